@@ -1,0 +1,21 @@
+rule download:
+    message:
+        "Fetching source {wildcards.source}"
+    input:
+        code=lambda wildcards: source_code(wildcards.source),
+    output:
+        items="results/raw/{source}/items.tsv",
+        failures="results/raw/{source}/failures.tsv",
+    params:
+        source=lambda wildcards: SOURCES[wildcards.source],
+        fingerprint=lambda wildcards: source_fingerprint(wildcards.source),
+        cache_dir=lambda wildcards: f"{CACHE}/sources/{wildcards.source}",
+    log:
+        "logs/download/{source}.log",
+    conda:
+        "../envs/audio.yaml"
+    resources:
+        runtime=240,
+        mem_mb=2000,
+    script:
+        "../scripts/download.py"

@@ -1,0 +1,42 @@
+rule gallery:
+    message:
+        "Writing the gallery page"
+    input:
+        samples=rules.render.output.table,
+        contact_sheet=rules.render.output.contact_sheet,
+        loss_curve=rules.train.output.loss_curve,
+        quality=rules.train.output.quality,
+        metrics=rules.evaluate.output.metrics,
+        code=code("gallery", "features", "plots", "tsv", "atomic"),
+    output:
+        html="results/samples/index.html",
+    params:
+        config=config,
+    log:
+        "logs/gallery.log",
+    conda:
+        "../envs/audio.yaml"
+    script:
+        "../scripts/gallery.py"
+
+
+rule pack:
+    message:
+        "Zipping the sample pack"
+    input:
+        samples=rules.render.output.table,
+        metrics=rules.evaluate.output.metrics,
+        manifest=rules.segment.output.manifest,
+        items=expand("results/raw/{source}/items.tsv", source=SOURCES),
+        generator=rules.train.output.generator,
+        code=code("pack", "tsv", "atomic"),
+    output:
+        pack="results/samples/pack.zip",
+    params:
+        config=config,
+    log:
+        "logs/pack.log",
+    conda:
+        "../envs/audio.yaml"
+    script:
+        "../scripts/pack.py"

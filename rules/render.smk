@@ -1,0 +1,24 @@
+rule render:
+    message:
+        "Rendering {params.count} samples at {params.sample_rate} Hz"
+    input:
+        generator=rules.train.output.generator,
+        code=code("render", "model", "audio_io", "features", "plots", "atomic", "tsv"),
+    output:
+        samples=sample_files(),
+        table="results/samples/samples.tsv",
+        contact_sheet="results/samples/contact_sheet.png",
+    params:
+        count=lookup(dpath="render/count", within=config),
+        seed=lookup(dpath="render/seed", within=config),
+        subtype=lookup(dpath="render/subtype", within=config),
+        sample_rate=render_sample_rate(),
+    log:
+        "logs/render.log",
+    conda:
+        "../envs/train.yaml"
+    resources:
+        runtime=60,
+        mem_mb=4000,
+    script:
+        "../scripts/render.py"

@@ -1,0 +1,15 @@
+"""Snakemake adapter: decode one shard of a source to mono float32 (audiogan.convert)."""
+
+from audiogan.convert import convert_shard
+from audiogan.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+convert_shard(
+    items_tsv=snakemake.input.items,
+    shard=snakemake.params.shard,
+    shards=snakemake.params.shards,
+    sample_rate=snakemake.params.sample_rate,
+    out_audio=snakemake.output.audio,
+    out_index=snakemake.output.index,
+    out_rejects=snakemake.output.rejects,
+)

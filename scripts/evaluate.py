@@ -1,0 +1,14 @@
+"""Snakemake adapter: score the rendered samples against the training clips (audiogan.metrics)."""
+
+from audiogan.logs import setup_logging
+from audiogan.metrics import evaluate
+
+setup_logging(snakemake.log[0])
+evaluate(
+    samples_table=snakemake.input.samples,
+    generator_path=snakemake.input.generator,
+    clips_path=snakemake.input.clips,
+    manifest_path=snakemake.input.manifest,
+    settings=snakemake.params.evaluate,
+    out_json=snakemake.output.metrics,
+)

@@ -1,0 +1,15 @@
+"""Snakemake adapter: write the self-contained gallery page (audiogan.gallery)."""
+
+from audiogan.gallery import write_gallery
+from audiogan.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+write_gallery(
+    out_html=snakemake.output.html,
+    samples_table=snakemake.input.samples,
+    contact_sheet=snakemake.input.contact_sheet,
+    loss_curve=snakemake.input.loss_curve,
+    quality_csv=snakemake.input.quality,
+    metrics_json=snakemake.input.metrics,
+    config=snakemake.params.config,
+)

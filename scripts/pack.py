@@ -1,0 +1,15 @@
+"""Snakemake adapter: zip the sample pack with its provenance (audiogan.pack)."""
+
+from audiogan.logs import setup_logging
+from audiogan.pack import write_pack
+
+setup_logging(snakemake.log[0])
+write_pack(
+    out_zip=snakemake.output.pack,
+    samples_table=snakemake.input.samples,
+    metrics_json=snakemake.input.metrics,
+    manifest_path=snakemake.input.manifest,
+    items_tables=snakemake.input.items,
+    generator_path=snakemake.input.generator,
+    config=snakemake.params.config,
+)

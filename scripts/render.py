@@ -1,0 +1,15 @@
+"""Snakemake adapter: render samples from seeded latents (audiogan.render)."""
+
+from audiogan.logs import setup_logging
+from audiogan.render import render_samples
+
+setup_logging(snakemake.log[0])
+render_samples(
+    generator_path=snakemake.input.generator,
+    sample_paths=snakemake.output.samples,
+    table_path=snakemake.output.table,
+    contact_sheet_path=snakemake.output.contact_sheet,
+    seed=snakemake.params.seed,
+    sample_rate=snakemake.params.sample_rate,
+    subtype=snakemake.params.subtype,
+)

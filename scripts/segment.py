@@ -1,0 +1,14 @@
+"""Snakemake adapter: cut, normalize and pack the clips (audiogan.segment)."""
+
+from audiogan.logs import setup_logging
+from audiogan.segment import build_dataset
+
+setup_logging(snakemake.log[0])
+build_dataset(
+    layout=snakemake.params.layout,
+    audio=snakemake.params.audio,
+    out_clips=snakemake.output.clips,
+    out_manifest=snakemake.output.manifest,
+    out_rejects=snakemake.output.rejects,
+    out_summary=snakemake.output.summary,
+)

@@ -1,0 +1,121 @@
+"""Load and validate the workflow configuration.
+
+The JSON schema in `schemas/config.schema.yaml` is the single source of truth for keys, types,
+allowed values and defaults. Validation fills in defaults and turns the first problem into one
+sentence that names the key and what is allowed, before any job runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _with_defaults(validator_class):
+    """A validator class that also writes each property's `default` into the instance."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _key_path(error: jsonschema.ValidationError, config: dict[str, Any]) -> str:
+    parts: list[str] = []
+    node: Any = config
+    for part in error.absolute_path:
+        if isinstance(part, int):
+            name = node[part].get("name") if isinstance(node, list) and isinstance(node[part], dict) else None
+            parts.append(f"[{part}]" + (f"({name})" if name else ""))
+        else:
+            parts.append(("." if parts else "") + str(part))
+        node = node[part] if isinstance(node, (dict, list)) else None
+    return "".join(parts) or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError, config: dict[str, Any]) -> str:
+    key = _key_path(error, config)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value)
+        return f"{key}: {error.instance!r} is not allowed; allowed values: {allowed}"
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return f"{key}: unknown key(s) {', '.join(map(repr, extra))}; allowed keys: {', '.join(allowed)}"
+    if error.validator == "required":
+        return f"{key}: {error.message}"
+    if error.validator == "oneOf" and error.validator_value and all(
+        set(s) == {"required"} for s in error.validator_value
+    ):
+        options = " or ".join(s["required"][0] for s in error.validator_value)
+        return f"{key}: give exactly one of {options}"
+    return f"{key}: {error.message}"
+
+
+def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate `config` in place (defaults filled in) and return it; raise ConfigError if invalid."""
+    if not isinstance(config, dict):
+        raise ConfigError("config: expected a mapping at the top level")
+    schema = schema or load_schema()
+    validator = _Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors, key=jsonschema.exceptions.relevance)
+        # best_match descends into if/then branches; prefer the deepest concrete error.
+        raise ConfigError("invalid config: " + _describe(best, config))
+    _check_semantics(config)
+    return config
+
+
+def _check_semantics(config: dict[str, Any]) -> None:
+    names = [source["name"] for source in config["sources"]]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"invalid config: sources: names must be unique; repeated: {', '.join(duplicates)}")
+    for index, source in enumerate(config["sources"]):
+        if source["kind"] == "demo" and source["min_seconds"] > source["max_seconds"]:
+            raise ConfigError(
+                f"invalid config: sources[{index}]({source['name']}).min_seconds must not exceed max_seconds"
+            )
+    audio = config["audio"]
+    if audio["hop_seconds"] > 0 and audio["clip_seconds"] * audio["sample_rate"] < 1024:
+        raise ConfigError("invalid config: audio.clip_seconds is too short for the sample rate (under 1024 samples)")
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    with open(path, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle) or {}
+    return validate_config(config)
+
+
+def source_config(config: dict[str, Any], name: str) -> dict[str, Any]:
+    for source in config["sources"]:
+        if source["name"] == name:
+            return source
+    raise ConfigError(f"no source named {name!r}; configured: {', '.join(s['name'] for s in config['sources'])}")

@@ -1,0 +1,44 @@
+"""Tab-separated tables with a header row, the format every stage hands to the next.
+
+Quoting is disabled on purpose: Common Voice sentences contain unbalanced quotes, and a quote
+character must never swallow the rest of a file. Tabs and newlines inside values are replaced by
+spaces on write, so a row is always one line.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from .atomic import atomic_open
+
+csv.field_size_limit(2**31 - 1)
+
+
+def _clean(value: object) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+def write_tsv(
+    path: str | os.PathLike, rows: Iterable[Mapping[str, object]], columns: Sequence[str]
+) -> int:
+    """Write `rows` (dicts) with the given column order, atomically. Returns the row count."""
+    count = 0
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write("\t".join(columns) + "\n")
+        for row in rows:
+            handle.write("\t".join(_clean(row.get(col, "")) for col in columns) + "\n")
+            count += 1
+    return count
+
+
+def read_tsv(path: str | os.PathLike) -> list[dict[str, str]]:
+    """Read a table written by `write_tsv` (or a Common Voice TSV) into a list of dicts."""
+    with open(Path(path), encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [dict(row) for row in reader]
