@@ -1,19 +1,15 @@
 # Config validation and the small helpers that compute rule inputs and params.
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-# The library lives in src/; make it importable here and in every job (scripts inherit the env,
-# and cluster jobs re-read this file).
+# The library lives in src/; the scripts put it on their path the same way, so the workflow runs
+# whether or not the package is installed (conda envs, cluster nodes).
 LIBRARY = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY))
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(LIBRARY), os.environ.get("PYTHONPATH", "")) if p
-)
 
 from audiogan.config import ConfigError, source_config, validate_config
 

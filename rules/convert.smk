@@ -2,7 +2,7 @@ rule convert:
     message:
         "Converting {wildcards.source} shard {wildcards.shard} to mono at {params.sample_rate} Hz"
     input:
-        items=rules.download.output.items,
+        listing=rules.download.output.listing,
         code=code("audio_io", "convert", "atomic", "tsv"),
     output:
         audio="results/converted/{source}/shard_{shard}.npy",

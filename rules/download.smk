@@ -4,7 +4,7 @@ rule download:
     input:
         code=lambda wildcards: source_code(wildcards.source),
     output:
-        items="results/raw/{source}/items.tsv",
+        listing="results/raw/{source}/items.tsv",
         failures="results/raw/{source}/failures.tsv",
     params:
         source=lambda wildcards: SOURCES[wildcards.source],

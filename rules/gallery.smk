@@ -27,7 +27,7 @@ rule pack:
         samples=rules.render.output.table,
         metrics=rules.evaluate.output.metrics,
         manifest=rules.segment.output.manifest,
-        items=expand("results/raw/{source}/items.tsv", source=SOURCES),
+        listings=expand("results/raw/{source}/items.tsv", source=SOURCES),
         generator=rules.train.output.generator,
         code=code("pack", "tsv", "atomic"),
     output:

@@ -1,6 +1,6 @@
 rule render:
     message:
-        "Rendering {params.count} samples at {params.sample_rate} Hz"
+        "Rendering samples at {params.sample_rate} Hz (seeds from {params.seed})"
     input:
         generator=rules.train.output.generator,
         code=code("render", "model", "audio_io", "features", "plots", "atomic", "tsv"),
@@ -9,7 +9,6 @@ rule render:
         table="results/samples/samples.tsv",
         contact_sheet="results/samples/contact_sheet.png",
     params:
-        count=lookup(dpath="render/count", within=config),
         seed=lookup(dpath="render/seed", within=config),
         subtype=lookup(dpath="render/subtype", within=config),
         sample_rate=render_sample_rate(),

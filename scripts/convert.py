@@ -1,11 +1,15 @@
 """Snakemake adapter: decode one shard of a source to mono float32 (audiogan.convert)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
+
 from audiogan.convert import convert_shard
 from audiogan.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 convert_shard(
-    items_tsv=snakemake.input.items,
+    items_tsv=snakemake.input.listing,
     shard=snakemake.params.shard,
     shards=snakemake.params.shards,
     sample_rate=snakemake.params.sample_rate,

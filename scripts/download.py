@@ -1,5 +1,9 @@
 """Snakemake adapter: fetch one source and list its items (audiogan.sources.download)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
+
 from audiogan.logs import setup_logging
 from audiogan.sources import download
 
@@ -7,6 +11,6 @@ setup_logging(snakemake.log[0])
 download(
     source=snakemake.params.source,
     cache_dir=snakemake.params.cache_dir,
-    items_tsv=snakemake.output.items,
+    items_tsv=snakemake.output.listing,
     failures_tsv=snakemake.output.failures,
 )

@@ -1,5 +1,9 @@
 """Snakemake adapter: score the rendered samples against the training clips (audiogan.metrics)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
+
 from audiogan.logs import setup_logging
 from audiogan.metrics import evaluate
 

@@ -1,5 +1,9 @@
 """Snakemake adapter: write the self-contained gallery page (audiogan.gallery)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
+
 from audiogan.gallery import write_gallery
 from audiogan.logs import setup_logging
 

@@ -1,5 +1,9 @@
 """Snakemake adapter: zip the sample pack with its provenance (audiogan.pack)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
+
 from audiogan.logs import setup_logging
 from audiogan.pack import write_pack
 
@@ -9,7 +13,7 @@ write_pack(
     samples_table=snakemake.input.samples,
     metrics_json=snakemake.input.metrics,
     manifest_path=snakemake.input.manifest,
-    items_tables=snakemake.input.items,
+    items_tables=snakemake.input.listings,
     generator_path=snakemake.input.generator,
     config=snakemake.params.config,
 )

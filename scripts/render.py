@@ -1,5 +1,9 @@
 """Snakemake adapter: render samples from seeded latents (audiogan.render)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
+
 from audiogan.logs import setup_logging
 from audiogan.render import render_samples
 

@@ -1,5 +1,9 @@
 """Snakemake adapter: cut, normalize and pack the clips (audiogan.segment)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
+
 from audiogan.logs import setup_logging
 from audiogan.segment import build_dataset
 

@@ -1,5 +1,9 @@
 """Snakemake adapter: train WaveGAN on the packed clips (audiogan.train)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
+
 from audiogan.logs import setup_logging
 from audiogan.train import TrainOutputs, launch_training
 
