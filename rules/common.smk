@@ -52,7 +52,9 @@ def source_fingerprint(source_name):
     for path in sorted(root.rglob("*")) if root.is_dir() else []:
         if path.is_file():
             stat = path.stat()
-            digest.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(
+                f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
+            )
     return digest.hexdigest()
 
 
@@ -80,7 +82,12 @@ def dataset_layout():
 
 
 def all_converted_files():
-    return [path for entry in dataset_layout() for shard in entry["shards"] for path in shard.values()]
+    return [
+        path
+        for entry in dataset_layout()
+        for shard in entry["shards"]
+        for path in shard.values()
+    ]
 
 
 def render_sample_rate():
@@ -88,7 +95,9 @@ def render_sample_rate():
 
 
 def sample_files():
-    return [f"results/samples/sample_{i:04d}.wav" for i in range(config["render"]["count"])]
+    return [
+        f"results/samples/sample_{i:04d}.wav" for i in range(config["render"]["count"])
+    ]
 
 
 def pack_target():

@@ -1,6 +1,4 @@
 rule convert:
-    message:
-        "Converting {wildcards.source} shard {wildcards.shard} to mono at {params.sample_rate} Hz"
     input:
         listing=rules.download.output.listing,
         code=code("audio_io", "convert", "atomic", "tsv"),
@@ -8,10 +6,6 @@ rule convert:
         audio="results/converted/{source}/shard_{shard}.npy",
         index="results/converted/{source}/shard_{shard}.tsv",
         rejects="results/converted/{source}/shard_{shard}.rejects.tsv",
-    params:
-        sample_rate=lookup(dpath="audio/sample_rate", within=config),
-        shard=lambda wildcards: int(wildcards.shard),
-        shards=lambda wildcards: shard_count(wildcards.source),
     log:
         "logs/convert/{source}/shard_{shard}.log",
     conda:
@@ -19,5 +13,11 @@ rule convert:
     resources:
         runtime=120,
         mem_mb=4000,
+    params:
+        sample_rate=lookup(dpath="audio/sample_rate", within=config),
+        shard=lambda wildcards: int(wildcards.shard),
+        shards=lambda wildcards: shard_count(wildcards.source),
+    message:
+        "Converting {wildcards.source} shard {wildcards.shard} to mono at {params.sample_rate} Hz"
     script:
         "../scripts/convert.py"

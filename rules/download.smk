@@ -1,15 +1,9 @@
 rule download:
-    message:
-        "Fetching source {wildcards.source}"
     input:
         code=lambda wildcards: source_code(wildcards.source),
     output:
         listing="results/raw/{source}/items.tsv",
         failures="results/raw/{source}/failures.tsv",
-    params:
-        source=lambda wildcards: SOURCES[wildcards.source],
-        fingerprint=lambda wildcards: source_fingerprint(wildcards.source),
-        cache_dir=lambda wildcards: f"{CACHE}/sources/{wildcards.source}",
     log:
         "logs/download/{source}.log",
     conda:
@@ -17,5 +11,11 @@ rule download:
     resources:
         runtime=240,
         mem_mb=2000,
+    params:
+        source=lambda wildcards: SOURCES[wildcards.source],
+        fingerprint=lambda wildcards: source_fingerprint(wildcards.source),
+        cache_dir=lambda wildcards: f"{CACHE}/sources/{wildcards.source}",
+    message:
+        "Fetching source {wildcards.source}"
     script:
         "../scripts/download.py"

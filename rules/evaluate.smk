@@ -1,6 +1,4 @@
 rule evaluate:
-    message:
-        "Measuring the samples against the training clips (FD-mel, NDB/K, nearest neighbours)"
     input:
         samples=rules.render.output.table,
         generator=rules.train.output.generator,
@@ -9,8 +7,6 @@ rule evaluate:
         code=code("metrics", "features", "model", "audio_io", "atomic", "tsv"),
     output:
         metrics="results/metrics.json",
-    params:
-        evaluate=lookup(dpath="evaluate", within=config),
     log:
         "logs/evaluate.log",
     conda:
@@ -18,5 +14,9 @@ rule evaluate:
     resources:
         runtime=60,
         mem_mb=8000,
+    params:
+        evaluate=lookup(dpath="evaluate", within=config),
+    message:
+        "Measuring the samples against the training clips (FD-mel, NDB/K, nearest neighbours)"
     script:
         "../scripts/evaluate.py"

@@ -1,6 +1,4 @@
 rule gallery:
-    message:
-        "Writing the gallery page"
     input:
         samples=rules.render.output.table,
         contact_sheet=rules.render.output.contact_sheet,
@@ -10,19 +8,19 @@ rule gallery:
         code=code("gallery", "features", "plots", "tsv", "atomic"),
     output:
         html="results/samples/index.html",
-    params:
-        config=config,
     log:
         "logs/gallery.log",
     conda:
         "../envs/audio.yaml"
+    params:
+        config=config,
+    message:
+        "Writing the gallery page"
     script:
         "../scripts/gallery.py"
 
 
 rule pack:
-    message:
-        "Zipping the sample pack"
     input:
         samples=rules.render.output.table,
         metrics=rules.evaluate.output.metrics,
@@ -32,11 +30,13 @@ rule pack:
         code=code("pack", "tsv", "atomic"),
     output:
         pack="results/samples/pack.zip",
-    params:
-        config=config,
     log:
         "logs/pack.log",
     conda:
         "../envs/audio.yaml"
+    params:
+        config=config,
+    message:
+        "Zipping the sample pack"
     script:
         "../scripts/pack.py"

@@ -1,6 +1,4 @@
 rule render:
-    message:
-        "Rendering samples at {params.sample_rate} Hz (seeds from {params.seed})"
     input:
         generator=rules.train.output.generator,
         code=code("render", "model", "audio_io", "features", "plots", "atomic", "tsv"),
@@ -8,10 +6,6 @@ rule render:
         samples=sample_files(),
         table="results/samples/samples.tsv",
         contact_sheet="results/samples/contact_sheet.png",
-    params:
-        seed=lookup(dpath="render/seed", within=config),
-        subtype=lookup(dpath="render/subtype", within=config),
-        sample_rate=render_sample_rate(),
     log:
         "logs/render.log",
     conda:
@@ -19,5 +13,11 @@ rule render:
     resources:
         runtime=60,
         mem_mb=4000,
+    params:
+        seed=lookup(dpath="render/seed", within=config),
+        subtype=lookup(dpath="render/subtype", within=config),
+        sample_rate=render_sample_rate(),
+    message:
+        "Rendering samples at {params.sample_rate} Hz (seeds from {params.seed})"
     script:
         "../scripts/render.py"

@@ -1,6 +1,4 @@
 rule segment:
-    message:
-        "Cutting {params.audio[clip_seconds]} s clips, normalizing ({params.audio[normalize]}), dropping silence"
     input:
         converted=all_converted_files(),
         failures=expand("results/raw/{source}/failures.tsv", source=SOURCES),
@@ -10,9 +8,6 @@ rule segment:
         manifest="results/dataset/manifest.tsv",
         rejects="results/dataset/rejects.tsv",
         summary="results/dataset/summary.json",
-    params:
-        audio=lookup(dpath="audio", within=config),
-        layout=dataset_layout(),
     log:
         "logs/segment.log",
     conda:
@@ -20,5 +15,10 @@ rule segment:
     resources:
         runtime=120,
         mem_mb=8000,
+    params:
+        audio=lookup(dpath="audio", within=config),
+        layout=dataset_layout(),
+    message:
+        "Cutting {params.audio[clip_seconds]} s clips, normalizing ({params.audio[normalize]}), dropping silence"
     script:
         "../scripts/segment.py"

@@ -1,33 +1,41 @@
 rule train:
-    message:
-        "Training WaveGAN (d={params.train[model_size]}, {params.train[steps]} steps)"
     input:
         clips=rules.segment.output.clips,
         manifest=rules.segment.output.manifest,
-        code=code("model", "train", "checkpoint", "distributed", "features", "plots", "atomic"),
+        code=code(
+            "model",
+            "train",
+            "checkpoint",
+            "distributed",
+            "features",
+            "plots",
+            "atomic",
+        ),
     output:
         generator="results/model/generator.pt",
         losses="results/model/losses.csv",
         loss_curve="results/model/loss_curve.png",
         quality="results/model/quality.csv",
         previews=directory("results/model/previews"),
+    log:
+        "logs/train.log",
+    # A preempted (SIGTERM) job checkpoints and exits non-zero; the retry resumes from there.
+    retries: 2
+    conda:
+        "../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        runtime=1440,
+        mem_mb=16000,
+        gpu=train_gpus(),
+        gpu_model=config["train"]["gpu_model"] or None,
     params:
         train=lookup(dpath="train", within=config),
         sample_rate=lookup(dpath="audio/sample_rate", within=config),
         clip_seconds=lookup(dpath="audio/clip_seconds", within=config),
         # Resumable checkpoints live outside the declared outputs, which Snakemake deletes.
         state_root=f"{CACHE}/train",
-    log:
-        "logs/train.log",
-    conda:
-        "../envs/train.yaml"
-    threads: config["train"]["threads"]
-    # A preempted (SIGTERM) job checkpoints and exits non-zero; the retry resumes from there.
-    retries: 2
-    resources:
-        runtime=1440,
-        mem_mb=16000,
-        gpu=train_gpus(),
-        gpu_model=config["train"]["gpu_model"] or None,
+    message:
+        "Training WaveGAN (d={params.train[model_size]}, {params.train[steps]} steps)"
     script:
         "../scripts/train.py"

@@ -199,3 +199,12 @@ def test_lint_is_clean(tmp_path):
     result = snakemake(workdir, "--lint", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_rules_are_snakefmt_formatted():
+    from workflow_helpers import REPO
+
+    result = subprocess.run(
+        ["snakefmt", "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
