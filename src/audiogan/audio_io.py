@@ -162,11 +162,13 @@ def _load_ffmpeg(path: Path, sample_rate: int, soundfile_reason: str = "") -> np
             process.stdout.close()
             code = process.wait(timeout=_FFMPEG_TIMEOUT_S)
         errors.seek(0)
-        message = _one_line(errors.read().decode("utf-8", "replace")).replace(f"{path}: ", "")
+        stderr = errors.read().decode("utf-8", "replace")
     if code != 0 or audio is None:
-        reason = message or (parse_error if audio is None else f"ffmpeg exited with status {code}")
-        if "does not contain any stream" in reason or "matches no streams" in reason:
+        if "matches no streams" in stderr or "does not contain any stream" in stderr:
             reason = "no audio stream"
+        else:
+            message = _one_line(stderr).replace(f"{path}: ", "")
+            reason = message or (parse_error if audio is None else f"ffmpeg exited with status {code}")
         detail = f"not decodable as audio (ffmpeg: {reason}"
         detail += f"; libsndfile: {soundfile_reason})" if soundfile_reason else ")"
         raise AudioDecodeError(path, detail)

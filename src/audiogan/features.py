@@ -78,7 +78,7 @@ def log_mel_spectrogram(audio: np.ndarray, sample_rate: int, n_mels: int = N_MEL
     scale = float(window.sum()) ** 2  # full-scale sine -> ~0.25 power in its bin
     out = []
     for start in range(0, batch.shape[0], BATCH):
-        chunk = torch.from_numpy(np.ascontiguousarray(batch[start : start + BATCH], dtype=np.float32))
+        chunk = torch.from_numpy(np.array(batch[start : start + BATCH], dtype=np.float32))  # a writable copy
         spec = torch.stft(chunk, n_fft, hop_length=hop, window=window, center=False, return_complex=True)
         power = spec.abs().square() / scale  # [n, bins, frames]
         mel = torch.einsum("mb,nbf->nmf", filters, power)

@@ -1,8 +1,66 @@
-"""Quality metrics for generated audio: FD-mel, NDB/K and nearest-neighbour distances."""
+"""How good and how new are the rendered samples? FD-mel, NDB/K and nearest-neighbour distances.
+
+All three compare per-clip log-mel features (`audiogan.features.clip_features`) of the rendered
+samples with those of the training clips, and each comes with reference points computed the same
+way in the same run, so a number can be read without knowing the metric:
+
+- FD-mel (Fréchet distance of Gaussians fitted to the features; lower is closer to the data).
+  Floor: other real clips vs the same reference clips. Ceiling: an untrained generator.
+- NDB/K (Richardson & Weiss, 2018): k-means bins over the reference clips' features; the fraction
+  of bins whose share of samples differs significantly (two-proportion z-test, alpha 0.05) from
+  the reference share. Held-out real clips score about alpha by chance; higher means missing or
+  over-represented kinds of sound (mode collapse).
+- Nearest neighbours on standardized features: each sample's distance to its nearest training
+  clip (small = close to something in the data; below `copy_threshold` x the median of the same
+  distance for held-out real clips it is flagged as a near-copy) and to its nearest other sample
+  (small = the samples repeat each other), each with the held-out real clips as reference.
+
+"Held-out" here means not in the reference half of the sampled clips; the generator saw every
+clip during training, so these are reference points for the metrics, not a test set.
+
+`results/metrics.json` (written by `evaluate`):
+    step, sample_rate, features, seeds {evaluate, samples}, clips {total, used, reference,
+    held_out, compared, searched_for_copies},
+    fd_mel {generated, real_floor, untrained_ceiling},
+    ndb {bins, alpha, generated, held_out_real, reference_shares, generated_shares},
+    memorization {copy_threshold, held_out_median_nn_train, threshold_distance,
+                  generated_median_nn_train, near_copies},
+    diversity {generated_median_nn_generated, held_out_median_nn_held_out},
+    samples [{index, file, seed, nn_train_distance, nn_generated_distance, near_copy,
+              nearest_clip {index, source, file, offset_s, license}}],
+    seconds (time the evaluation took).
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
 import numpy as np
+import soundfile as sf
+import torch
+
+from .atomic import atomic_write_text
+from .features import clip_features
+from .tsv import read_tsv
+
+# The evaluate stage also needs the checkpoint, model, audio I/O and render modules; they are
+# imported inside the functions that use them, because training imports this module (for
+# frechet_distance) and must not depend on rendering.
+
+log = logging.getLogger(__name__)
+
+ALPHA = 0.05
+Z_CRITICAL = 1.959964  # two-sided 5%
+DEFAULT_SETTINGS = {"max_real_clips": 512, "ndb_bins": 10, "seed": 0, "copy_threshold": 0.5}
+MIN_REAL_CLIPS = 4  # two reference and two held-out clips: the least a covariance needs
+
+
+# -- Fréchet distance ------------------------------------------------------------------------------
 
 
 def _gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,3 +94,267 @@ def frechet_distance(a: np.ndarray, b: np.ndarray, ridge: float = 1e-6) -> float
     cross = _psd_sqrt(root_a @ cov_b @ root_a)
     value = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(cross))
     return max(value, 0.0)
+
+
+# -- NDB/K -----------------------------------------------------------------------------------------
+
+
+def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.clip(d2, 0.0, None)
+
+
+def kmeans(points: np.ndarray, k: int, seed: int, iterations: int = 100) -> np.ndarray:
+    """Centroids `[k, D]` of a seeded k-means (k-means++ start, then Lloyd iterations).
+
+    A cluster that empties is re-seeded with the point farthest from its centroid, so k bins
+    come back.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if not 1 <= k <= len(points):
+        raise ValueError(f"k-means: k={k} needs between 1 and {len(points)} (the number of points)")
+    rng = np.random.default_rng(seed)
+    centroids = points[[rng.integers(len(points))]]
+    while len(centroids) < k:
+        d2 = _sq_dist(points, centroids).min(axis=1)
+        pick = rng.choice(len(points), p=d2 / d2.sum()) if d2.sum() > 0 else rng.integers(len(points))
+        centroids = np.vstack([centroids, points[pick]])
+    for _ in range(iterations):
+        d2 = _sq_dist(points, centroids)
+        labels = d2.argmin(axis=1)
+        updated = centroids.copy()
+        for j in range(k):
+            members = points[labels == j]
+            updated[j] = members.mean(axis=0) if len(members) else points[d2.min(axis=1).argmax()]
+        if np.allclose(updated, centroids):
+            break
+        centroids = updated
+    return centroids
+
+
+def two_proportion_differs(count_a: np.ndarray, n_a: int, count_b: np.ndarray, n_b: int) -> np.ndarray:
+    """Per bin: do the shares count_a/n_a and count_b/n_b differ (pooled two-sided z-test, 5%)?"""
+    pooled = (count_a + count_b) / (n_a + n_b)
+    se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b))
+    z = np.divide(count_a / n_a - count_b / n_b, se, out=np.zeros_like(se), where=se > 0)
+    return np.abs(z) > Z_CRITICAL
+
+
+def ndb(reference: np.ndarray, other: np.ndarray, centroids: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """NDB/K of `other` against `reference` over the given bins: (fraction, reference shares, other shares)."""
+    k = len(centroids)
+    ref = np.bincount(_sq_dist(reference, centroids).argmin(1), minlength=k).astype(np.float64)
+    oth = np.bincount(_sq_dist(other, centroids).argmin(1), minlength=k).astype(np.float64)
+    differs = two_proportion_differs(ref, len(reference), oth, len(other))
+    return float(differs.mean()), ref / len(reference), oth / len(other)
+
+
+# -- nearest neighbours ----------------------------------------------------------------------------
+
+
+def nearest(queries: np.ndarray, pool: np.ndarray, leave_one_out: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """For each query, the index of its nearest pool row and the RMS distance to it.
+
+    `leave_one_out` (queries are the pool) skips each row's match with itself.
+    """
+    d2 = _sq_dist(queries, pool)
+    if leave_one_out:
+        np.fill_diagonal(d2, np.inf)
+    index = d2.argmin(axis=1)
+    return index, np.sqrt(d2[np.arange(len(queries)), index] / queries.shape[1])
+
+
+def _median(values: np.ndarray) -> float | None:
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else None
+
+
+# -- the evaluate stage ----------------------------------------------------------------------------
+
+
+def _load_samples(table: Path, rate: int, clip_samples: int) -> tuple[list[dict[str, str]], np.ndarray, sf._SoundFileInfo]:
+    """The rendered samples at the model's rate, and the format they were written in."""
+    from .audio_io import load_mono
+    from .render import fit_length
+
+    rows = read_tsv(table)
+    if not rows:
+        raise ValueError(f"{table}: no samples listed")
+    audio = np.stack([fit_length(load_mono(table.parent / row["file"], rate), clip_samples) for row in rows])
+    return rows, audio, sf.info(table.parent / rows[0]["file"])
+
+
+def _as_rendered(clips: np.ndarray, rate: int, file_rate: int, subtype: str) -> np.ndarray:
+    """Put real clips through the samples' round trip (resample to the file rate, quantize, back),
+    so that processing artefacts weigh on both sides of every comparison alike."""
+    from .audio_io import resample
+    from .render import fit_length
+
+    bits = {"PCM_16": 16, "PCM_24": 24}.get(subtype)
+    out = np.empty(clips.shape, dtype=np.float32)
+    for i, clip in enumerate(clips):
+        audio = resample(clip, rate, file_rate)
+        if bits:
+            scale = 2.0 ** (bits - 1)
+            audio = np.clip(np.round(np.clip(audio, -1.0, 1.0) * scale), -scale, scale - 1) / scale
+        out[i] = fit_length(resample(audio, file_rate, rate), clips.shape[1])
+    return out
+
+
+def _untrained_clips(meta: dict, seeds: list[int], clip_samples: int, seed: int) -> np.ndarray:
+    """The same latents through a freshly initialized generator of the same shape (seeded)."""
+    from .model import ModelConfig, WaveGANGenerator
+    from .render import generate_clips, latent_dim_of
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        generator = WaveGANGenerator(ModelConfig(**meta["model"])).eval()
+    return np.concatenate(list(generate_clips(generator, seeds, latent_dim_of(meta), clip_samples)))
+
+
+def _manifest_rows(manifest_path: str | os.PathLike) -> dict[int, dict[str, str]]:
+    return {int(row["index"]): row for row in read_tsv(manifest_path)}
+
+
+def _fd_or_none(a: np.ndarray, b: np.ndarray) -> float | None:
+    return frechet_distance(a, b) if len(a) >= 2 and len(b) >= 2 else None
+
+
+def evaluate(
+    samples_table: str | os.PathLike,
+    generator_path: str | os.PathLike,
+    clips_path: str | os.PathLike,
+    manifest_path: str | os.PathLike,
+    settings: Mapping[str, Any],
+    out_json: str | os.PathLike,
+) -> dict[str, Any]:
+    """Score the rendered samples against the training clips and write metrics.json (atomically).
+
+    `settings` is the config's `evaluate` section (max_real_clips, ndb_bins, seed, copy_threshold).
+    Returns the metrics dict (layout in the module docstring).
+    """
+    from .checkpoint import load_generator
+
+    started = time.perf_counter()
+    settings = {**DEFAULT_SETTINGS, **dict(settings or {})}
+    seed = int(settings["seed"])
+    rng = np.random.default_rng(seed)
+
+    _, meta = load_generator(generator_path, map_location="cpu")
+    rate = int(meta["sample_rate"])
+    clips = np.load(clips_path, mmap_mode="r")
+    if clips.ndim != 2 or len(clips) < MIN_REAL_CLIPS:
+        raise ValueError(f"{clips_path}: need at least {MIN_REAL_CLIPS} clips [n, samples], got shape {clips.shape}")
+    clip_samples = clips.shape[1]
+    rows, generated, written = _load_samples(Path(samples_table), rate, clip_samples)
+    seeds = [int(row["seed"]) for row in rows]
+
+    # A seeded sample of the real clips, split into a reference half and a held-out half.
+    used = np.sort(rng.choice(len(clips), min(len(clips), int(settings["max_real_clips"])), replace=False))
+    order = rng.permutation(len(used))
+    ref_pos, held_pos = np.sort(order[: len(used) // 2]), np.sort(order[len(used) // 2 :])
+    real_audio = _as_rendered(np.asarray(clips[used]), rate, written.samplerate, written.subtype)
+    real = clip_features(real_audio, rate)  # (sorted indices: one pass over the mmap)
+    gen = clip_features(generated, rate)
+    untrained = clip_features(_untrained_clips(meta, seeds, clip_samples, seed), rate)
+    # The floor uses as many held-out clips as there are samples: FD's small-sample bias then
+    # weighs on both numbers alike.
+    compared = np.sort(rng.choice(held_pos, min(len(gen), len(held_pos)), replace=False))
+
+    fd = {
+        "generated": _fd_or_none(real[ref_pos], gen),
+        "real_floor": _fd_or_none(real[ref_pos], real[compared]),
+        "untrained_ceiling": _fd_or_none(real[ref_pos], untrained),
+    }
+
+    # Standardize with the real clips' statistics, so every band counts alike in distances.
+    # The scale is floored at a tenth of the typical one: a band that barely moves in the data
+    # (empty, or at the power floor) must not dominate every distance.
+    mean, std = real.mean(axis=0), real.std(axis=0)
+    std = np.maximum(std, 0.1 * np.median(std) + 1e-12)
+    real_z, gen_z = (real - mean) / std, (gen - mean) / std
+
+    bins = min(int(settings["ndb_bins"]), len(ref_pos))
+    centroids = kmeans(real_z[ref_pos], bins, seed)
+    ndb_gen, ref_shares, gen_shares = ndb(real_z[ref_pos], gen_z, centroids)
+    ndb_held, _, _ = ndb(real_z[ref_pos], real_z[held_pos], centroids)
+
+    nn_index, nn_train = nearest(gen_z, real_z)
+    _, real_nn = nearest(real_z, real_z, leave_one_out=True)
+    held_median = _median(real_nn[held_pos])
+    threshold = float(settings["copy_threshold"]) * held_median if held_median is not None else 0.0
+    near_copy = nn_train < threshold
+    if len(gen_z) >= 2:
+        _, nn_gen = nearest(gen_z, gen_z, leave_one_out=True)
+        _, held_nn_held = nearest(real_z[compared], real_z[compared], leave_one_out=True)
+    else:
+        nn_gen, held_nn_held = np.full(len(gen_z), np.nan), np.full(0, np.nan)
+
+    manifest = _manifest_rows(manifest_path)
+    samples = []
+    for i, row in enumerate(rows):
+        clip_index = int(used[nn_index[i]])
+        entry = manifest.get(clip_index, {})
+        samples.append({
+            "index": int(row["index"]),
+            "file": row["file"],
+            "seed": seeds[i],
+            "nn_train_distance": float(nn_train[i]),
+            "nn_generated_distance": float(nn_gen[i]) if np.isfinite(nn_gen[i]) else None,
+            "near_copy": bool(near_copy[i]),
+            "nearest_clip": {
+                "index": clip_index,
+                "source": entry.get("source", ""),
+                "file": entry.get("file", ""),
+                "offset_s": float(entry["offset_s"]) if entry.get("offset_s") else None,
+                "license": entry.get("license", ""),
+            },
+        })
+
+    metrics = {
+        "step": meta.get("step"),
+        "sample_rate": rate,
+        "features": "mean and std over 32 ms frames of 40 log-mel bands (dB), per clip",
+        "seeds": {"evaluate": seed, "samples": seeds},
+        "clips": {
+            "total": int(len(clips)),
+            "used": int(len(used)),
+            "reference": int(len(ref_pos)),
+            "held_out": int(len(held_pos)),
+            "compared": int(len(compared)),
+            "searched_for_copies": int(len(used)),
+        },
+        "fd_mel": fd,
+        "ndb": {
+            "bins": bins,
+            "alpha": ALPHA,
+            "generated": ndb_gen,
+            "held_out_real": ndb_held,
+            "reference_shares": ref_shares.tolist(),
+            "generated_shares": gen_shares.tolist(),
+        },
+        "memorization": {
+            "copy_threshold": float(settings["copy_threshold"]),
+            "held_out_median_nn_train": held_median,
+            "threshold_distance": threshold,
+            "generated_median_nn_train": _median(nn_train),
+            "near_copies": int(near_copy.sum()),
+        },
+        "diversity": {
+            "generated_median_nn_generated": _median(nn_gen),
+            "held_out_median_nn_held_out": _median(held_nn_held),
+        },
+        "samples": samples,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    atomic_write_text(out_json, json.dumps(metrics, indent=2) + "\n")
+    log.info(
+        "FD-mel %s (floor %s, ceiling %s); NDB/K %.2f (held-out %.2f); %d near-copies; %.1f s",
+        _fmt(fd["generated"]), _fmt(fd["real_floor"]), _fmt(fd["untrained_ceiling"]),
+        ndb_gen, ndb_held, int(near_copy.sum()), metrics["seconds"],
+    )
+    return metrics
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"

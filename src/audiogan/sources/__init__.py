@@ -8,9 +8,15 @@ keep downloads and archives there and fetch only what is new.
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..tsv import write_tsv
+
+log = logging.getLogger(__name__)
 
 KINDS = ("demo", "local", "youtube", "common_voice")
 
@@ -51,3 +57,36 @@ def fetch_source(source: dict[str, Any], cache_dir: Path) -> FetchResult:
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     return module.fetch(source, cache_dir)
+
+
+def download(
+    source: dict[str, Any],
+    cache_dir: str | os.PathLike,
+    items_tsv: str | os.PathLike,
+    failures_tsv: str | os.PathLike,
+) -> None:
+    """Fetch one source and write its items.tsv and failures.tsv (the download stage).
+
+    Raises SourceError, naming the source and summarizing the failures, when no item at all could
+    be fetched: a later stage could only fail in a less clear way.
+    """
+    name = source.get("name", source.get("kind"))
+    result = fetch_source(source, Path(cache_dir))
+    if not result.items:
+        raise SourceError(f"source {name!r}: no items could be fetched ({_summarize(result.failures)})")
+    columns = list(ITEM_COLUMNS)
+    for item in result.items:
+        columns.extend(key for key in item.extra if key not in columns)
+    write_tsv(items_tsv, (item.row() for item in result.items), columns)
+    write_tsv(failures_tsv, ({"file": f, "reason": r} for f, r in result.failures), FAILURE_COLUMNS)
+    log.info("source %r: %d items, %d failures", name, len(result.items), len(result.failures))
+    for file, reason in result.failures[:20]:
+        log.warning("source %r: skipped %s: %s", name, file, reason)
+
+
+def _summarize(failures: list[tuple[str, str]], shown: int = 3) -> str:
+    if not failures:
+        return "nothing found"
+    parts = [f"{file}: {reason}" for file, reason in failures[:shown]]
+    more = f"; and {len(failures) - shown} more" if len(failures) > shown else ""
+    return f"{len(failures)} failed: " + "; ".join(parts) + more

@@ -1,0 +1,174 @@
+"""WaveGAN (Donahue, McAuley & Puckette, ICLR 2019): generator, critic and WGAN-GP losses.
+
+Follows the authors' TensorFlow code (chrisdonahue/wavegan, `wavegan.py`) with its defaults:
+no batch norm, no post-processing filter, 1-D convolutions of length 25 and stride 4, phase
+shuffle in the critic, Glorot-uniform initial weights and zero biases (TensorFlow's defaults).
+
+Shapes (d = model_size, channels last in the comments as in the paper; tensors here are [N, C, T]):
+
+    generator  z [100] -> dense -> [16, 16d] -> [64, 8d] -> [256, 4d] -> [1024, 2d] -> [4096, d] -> [16384, 1]
+    critic     [16384, 1] -> [4096, d] -> [1024, 2d] -> [256, 4d] -> [64, 8d] -> [16, 16d] -> dense -> 1
+
+For 32768 and 65536 samples the dense layer emits [16, 32d] and one more layer is added
+(stride 2 or 4), in both networks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+KERNEL = 25
+SLICE_LENGTHS = (16384, 32768, 65536)
+_LAST_STRIDE = {16384: None, 32768: 2, 65536: 4}  # the extra layer of the longer models
+
+
+@dataclass
+class ModelConfig:
+    """Constructor arguments of both networks (stored as a dict in every checkpoint)."""
+
+    model_size: int = 64
+    latent_dim: int = 100
+    slice_length: int = 16384
+    phase_shuffle: int = 2
+    channels: int = 1
+
+    def __post_init__(self) -> None:
+        if self.slice_length not in SLICE_LENGTHS:
+            raise ValueError(f"slice_length must be one of {SLICE_LENGTHS}, got {self.slice_length}")
+        if self.model_size < 1 or self.latent_dim < 1 or self.channels < 1 or self.phase_shuffle < 0:
+            raise ValueError(f"invalid model config: {self}")
+
+
+def slice_length_for(num_samples: int) -> int:
+    """The smallest WaveGAN output length (16384, 32768 or 65536) that holds `num_samples`."""
+    for length in SLICE_LENGTHS:
+        if num_samples <= length:
+            return length
+    raise ValueError(
+        f"clips of {num_samples} samples are longer than WaveGAN's longest output ({SLICE_LENGTHS[-1]} samples); "
+        "lower audio.clip_seconds or audio.sample_rate"
+    )
+
+
+def _init_weights(module: nn.Module) -> None:
+    # TensorFlow's layer defaults, which the paper's results were obtained with.
+    if isinstance(module, (nn.Linear, nn.Conv1d, nn.ConvTranspose1d)):
+        nn.init.xavier_uniform_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def _upconv(in_ch: int, out_ch: int, stride: int) -> nn.ConvTranspose1d:
+    """Transposed convolution whose output is exactly `stride` times longer (TF's 'SAME')."""
+    excess = KERNEL - stride  # = 2 * padding - output_padding
+    return nn.ConvTranspose1d(
+        in_ch, out_ch, KERNEL, stride=stride, padding=(excess + 1) // 2, output_padding=excess % 2
+    )
+
+
+def _downconv(in_ch: int, out_ch: int, stride: int) -> nn.Conv1d:
+    """Convolution whose output is exactly `stride` times shorter (TF's 'SAME' for these sizes)."""
+    return nn.Conv1d(in_ch, out_ch, KERNEL, stride=stride, padding=(KERNEL - stride + 1) // 2)
+
+
+class WaveGANGenerator(nn.Module):
+    """z [N, latent_dim] -> audio [N, channels, slice_length] in [-1, 1]."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        d, last = config.model_size, _LAST_STRIDE[config.slice_length]
+        mul = 16 if last is None else 32
+        self.dense = nn.Linear(config.latent_dim, 16 * d * mul)
+        widths = [d * mul >> i for i in range(5 if last is None else 6)]  # 16d..d or 32d..d
+        strides = [4] * 5 + ([last] if last else [])
+        outs = widths[1:] + [config.channels]
+        self.convs = nn.ModuleList(_upconv(i, o, s) for i, o, s in zip(widths, outs, strides))
+        self.apply(_init_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.dense(z).view(z.shape[0], -1, 16)
+        for conv in self.convs:
+            x = conv(F.relu(x))
+        return torch.tanh(x)
+
+
+def phase_shuffle(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Shift the whole batch in time by one random n in [-radius, radius], reflect-padded.
+
+    The shift is drawn from the global torch CPU generator (one draw per call, as in the official
+    code), so a checkpointed RNG state reproduces it and every data-parallel rank draws the same.
+    """
+    if radius == 0:
+        return x
+    shift = int(torch.randint(-radius, radius + 1, ()).item())
+    if shift == 0:
+        return x
+    left, right = max(shift, 0), max(-shift, 0)
+    return F.pad(x, (left, right), mode="reflect")[..., right : right + x.shape[-1]]
+
+
+class WaveGANCritic(nn.Module):
+    """audio [N, channels, slice_length] -> score [N] (a WGAN critic: no sigmoid, no batch norm)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        d, last = config.model_size, _LAST_STRIDE[config.slice_length]
+        widths = [config.channels] + [d << i for i in range(5)]  # 1, d, 2d, 4d, 8d, 16d
+        strides = [4] * 5
+        if last:
+            widths.append(32 * d)
+            strides.append(last)
+        self.convs = nn.ModuleList(_downconv(i, o, s) for i, o, s in zip(widths, widths[1:], strides))
+        self.dense = nn.Linear(16 * widths[-1], 1)
+        self.apply(_init_weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for index, conv in enumerate(self.convs):
+            x = F.leaky_relu(conv(x), 0.2)
+            if index < 4:  # after the first four layers only
+                x = phase_shuffle(x, self.config.phase_shuffle)
+        return self.dense(x.flatten(1)).squeeze(1)
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# -- WGAN-GP losses ------------------------------------------------------------------------------
+
+
+def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """E[D(G(z))] - E[D(x)]: the negated Wasserstein estimate the critic minimizes."""
+    return fake_scores.float().mean() - real_scores.float().mean()
+
+
+def generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """-E[D(G(z))]."""
+    return -fake_scores.float().mean()
+
+
+def gradient_penalty(
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    weight: float = 10.0,
+    alpha: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """weight * E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = real + alpha (fake - real).
+
+    `alpha` ([N] or broadcastable to real, U[0, 1]) is drawn per example when not given. The
+    result keeps its graph (create_graph), so backpropagating it trains the critic.
+    """
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], device=real.device)
+    alpha = alpha.to(real.dtype).reshape(-1, *([1] * (real.dim() - 1)))
+    mixed = (real + alpha * (fake - real)).detach().requires_grad_(True)
+    scores = critic(mixed)
+    (grads,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    slopes = grads.float().flatten(1).norm(dim=1)
+    return weight * ((slopes - 1.0) ** 2).mean()

@@ -1,0 +1,187 @@
+"""Common Voice source: a real (small) release archive, streamed; local path, http URL, MDC API."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+import pytest
+
+from audiogan.sources import SourceError, common_voice, download
+from audiogan.tsv import read_tsv
+from cv_fixtures import STRAY_QUOTE, build_cv_archive, encode_mp3s
+from http_fixtures import LocalServer, MDCDataset, MDCEmulation
+
+
+@pytest.fixture(scope="module")
+def mp3s(tmp_path_factory):
+    return encode_mp3s(tmp_path_factory.mktemp("speech"))
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory, mp3s):
+    return build_cv_archive(tmp_path_factory.mktemp("release"), mp3s=mp3s)
+
+
+def source(archive, **options):
+    return {"name": "cv", "kind": "common_voice", "archive": str(archive), **options}
+
+
+def test_validated_split_by_default_with_metadata(release, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    cache = tmp_path / "cache"
+    result = common_voice.fetch(source(release.path), cache)
+
+    rows = release.splits["validated"]
+    assert [item.file for item in result.items] == [f"xx/clips/{row['path']}" for row in rows]
+    for item, row in zip(result.items, rows):
+        assert item.path.read_bytes() == release.clip_bytes[row["path"]]
+        assert item.path.is_relative_to(cache)
+        assert item.license == "CC0-1.0"
+        assert item.extra["sentence"] == row["sentence"]
+        assert item.extra["gender"] == row["gender"] and item.extra["age"] == row["age"]
+        assert item.extra["accents"] == row["accents"] and item.extra["locale"] == "xx"
+        assert item.extra["split"] == "validated"
+        assert re.fullmatch(r"[0-9a-f]{16}", item.extra["client_id"])
+        assert item.extra["client_id"] not in row["client_id"]  # hashed, not a prefix of the original
+    # The sentence with an unbalanced quote survives intact (quoting disabled).
+    assert STRAY_QUOTE in [item.extra["sentence"] for item in result.items]
+    # Only the selected clips were written out.
+    assert sorted(p.name for p in (cache / "clips" / "xx").iterdir()) == sorted(r["path"] for r in rows)
+
+
+def test_escaping_member_is_refused_and_logged(release, tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    cache = tmp_path / "deep" / "cache"
+    result = common_voice.fetch(source(release.path), cache)
+    assert ("../escape", "refused archive member: path leaves the archive folder") in result.failures
+    assert "refused archive member '../escape'" in caplog.text
+    for place in (cache / "escape", cache.parent / "escape", cache / "clips" / "escape", tmp_path / "escape"):
+        assert not place.exists()
+
+
+@pytest.mark.parametrize("split", ["train", "dev", "test", "other", "invalidated"])
+def test_only_the_selected_split_reaches_the_items(release, tmp_path, split):
+    result = common_voice.fetch(source(release.path, split=split), tmp_path / "cache")
+    expected = release.clip_names(split)
+    assert [item.path.name for item in result.items] == expected
+    assert {item.extra["split"] for item in result.items} == {split}
+    assert sorted(p.name for p in (tmp_path / "cache" / "clips" / "xx").iterdir()) == sorted(expected)
+
+
+def test_filters_and_max_clips(release, tmp_path):
+    women = common_voice.fetch(source(release.path, filters={"gender": ["female_feminine"]}), tmp_path / "a")
+    expected = [r["path"] for r in release.splits["validated"] if r["gender"] == "female_feminine"]
+    assert [i.path.name for i in women.items] == expected and len(expected) >= 2
+
+    two = common_voice.fetch(
+        source(release.path, filters={"age": ["twenties", "thirties"], "accents": ["England English"]}, max_clips=2),
+        tmp_path / "b",
+    )
+    rows = [r for r in release.splits["validated"] if r["age"] in ("twenties", "thirties") and r["accents"] == "England English"]
+    assert [i.path.name for i in two.items] == [r["path"] for r in rows[:2]]
+
+    first3 = common_voice.fetch(source(release.path, max_clips=3), tmp_path / "c")
+    assert [i.path.name for i in first3.items] == release.clip_names("validated")[:3]
+
+
+def test_clips_before_their_tsv_are_still_extracted(tmp_path, mp3s, caplog):
+    caplog.set_level(logging.INFO)
+    odd = build_cv_archive(tmp_path / "odd", clips_first=True, mp3s=mp3s)
+    result = common_voice.fetch(source(odd.path, split="dev"), tmp_path / "cache")
+    assert [i.path.name for i in result.items] == odd.clip_names("dev")
+    assert all(i.path.read_bytes() == odd.clip_bytes[i.path.name] for i in result.items)
+    assert "reading the archive a second time" in caplog.text
+
+
+def test_missing_split_tsv_is_a_clear_error(tmp_path):
+    import tarfile
+
+    bogus = tmp_path / "not-cv.tar.gz"
+    with tarfile.open(bogus, "w:gz") as tar:
+        readme = tmp_path / "README"
+        readme.write_text("hello")
+        tar.add(readme, arcname="something/README")
+    with pytest.raises(SourceError, match=r"no validated\.tsv in the archive"):
+        common_voice.fetch(source(bogus), tmp_path / "cache")
+    with pytest.raises(SourceError, match="not found"):
+        common_voice.fetch(source(tmp_path / "nope.tar.gz"), tmp_path / "cache")
+
+
+def test_rerun_with_same_selection_does_not_read_the_archive(release, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    with LocalServer(release.path.parent) as server:
+        cfg = source(server.url(release.path.name), split="train")
+        first = common_voice.fetch(cfg, tmp_path / "cache")
+        assert server.paths() == [f"/{release.path.name}"]
+        # Remove the downloaded archive: a rerun must not need it (nor the network).
+        for archive in (tmp_path / "cache" / "archives").iterdir():
+            archive.unlink()
+        server.clear()
+        again = common_voice.fetch(cfg, tmp_path / "cache")
+        assert server.requests == []
+        assert [i.path for i in again.items] == [i.path for i in first.items]
+        assert "archive not read" in caplog.text
+        # A changed selection needs the archive again: fetched once more.
+        more = common_voice.fetch({**cfg, "split": "validated"}, tmp_path / "cache")
+        assert len(more.items) == len(release.splits["validated"])
+        assert server.paths() == [f"/{release.path.name}"]
+
+
+def test_http_archive_download_resumes_after_a_drop(release, tmp_path):
+    with LocalServer(release.path.parent) as server:
+        server.drop_once.add(f"/{release.path.name}")
+        result = common_voice.fetch(source(server.url(release.path.name)), tmp_path / "cache")
+        ranges = [r.headers.get("Range") for r in server.requests]
+    assert ranges[0] is None and ranges[1] and ranges[1].startswith("bytes=")
+    assert len(result.items) == len(release.splits["validated"])
+    (archive,) = [p for p in (tmp_path / "cache" / "archives").iterdir() if p.name.endswith(".tar.gz")]
+    assert archive.read_bytes() == release.path.read_bytes()
+
+
+def test_mdc_dataset_ingest(tmp_path, mp3s, monkeypatch):
+    import hashlib
+
+    mdc_release = build_cv_archive(tmp_path / "files", mdc_name=True, mp3s=mp3s)
+    data = mdc_release.path.read_bytes()
+    with LocalServer(tmp_path) as server:
+        server.mdc = MDCEmulation(api_key="k-123", datasets=[MDCDataset(
+            id="cmabc123", slug="common-voice-xx-17", file=f"files/{mdc_release.path.name}",
+            checksum="sha256:" + hashlib.sha256(data).hexdigest(), size=len(data),
+        )])
+        monkeypatch.setenv("MDC_API_KEY", "k-123")
+        cfg = {"name": "cv", "kind": "common_voice", "dataset": "common-voice-xx-17",
+               "api_url": server.url("api"), "split": "test", "license": "CC0-1.0"}
+        result = common_voice.fetch(cfg, tmp_path / "cache")
+        assert [i.path.name for i in result.items] == mdc_release.clip_names("test")
+        assert ("POST", "/api/datasets/cmabc123/download") in [(r.method, r.path) for r in server.requests]
+        # Another split: the verified archive is reused (no new download request).
+        server.clear()
+        other = common_voice.fetch({**cfg, "split": "dev"}, tmp_path / "cache")
+        assert [i.path.name for i in other.items] == mdc_release.clip_names("dev")
+        assert "POST" not in [r.method for r in server.requests]
+        assert f"/files/{mdc_release.path.name}" not in server.paths()
+
+
+def test_download_writes_items_tsv_and_convert_reads_it(release, tmp_path):
+    from audiogan.convert import convert_shard
+
+    items_tsv, failures_tsv = tmp_path / "raw" / "items.tsv", tmp_path / "raw" / "failures.tsv"
+    download(source(release.path, split="train"), tmp_path / "cache", items_tsv, failures_tsv)
+    rows = read_tsv(items_tsv)
+    assert [r["file"] for r in rows] == [f"xx/clips/{n}" for n in release.clip_names("train")]
+    assert {"sentence", "gender", "age", "accents", "locale", "client_id", "split"} <= set(rows[0])
+    assert STRAY_QUOTE in [r["sentence"] for r in rows]
+    assert read_tsv(failures_tsv) == [{"file": "../escape", "reason": "refused archive member: path leaves the archive folder"}]
+
+    out = tmp_path / "converted"
+    convert_shard(items_tsv, 0, 1, 16000, out / "shard_0.npy", out / "shard_0.tsv", out / "shard_0.rejects.tsv")
+    index = read_tsv(out / "shard_0.tsv")
+    audio = np.load(out / "shard_0.npy")
+    assert [r["file"] for r in index] == [r["file"] for r in rows]  # 32k mono, 48k mono, 44.1k stereo all decode
+    assert read_tsv(out / "shard_0.rejects.tsv") == []
+    assert audio.dtype == np.float32 and audio.size == sum(int(r["length"]) for r in index)
+    # espeak speech of about a second: lengths in a sane range at 16 kHz, and not silent.
+    assert all(8000 < int(r["length"]) < 64000 for r in index)
+    assert float(np.abs(audio).max()) > 0.05

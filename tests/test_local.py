@@ -1,0 +1,84 @@
+"""The local source: a folder searched recursively, plus the download stage's error for no items."""
+
+import pytest
+
+from audio_fixtures import tone, write_file
+from audiogan.sources import SourceError, _summarize, download, fetch_source
+from audiogan.tsv import read_tsv
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "my sounds"
+    write_file(root / "b.wav", tone(0.1, 8000), 8000)
+    write_file(root / "a dir" / "kick one.flac", tone(0.1, 8000), 8000)
+    write_file(root / "a dir" / "deeper" / "ünïcødé 音.wav", tone(0.1, 8000), 8000)
+    (root / "LOUD.WAV").write_bytes((root / "b.wav").read_bytes())
+    (root / "clip.m4a").write_bytes(b"not checked here")  # decoding is the convert stage's job
+    (root / "notes.txt").write_text("not audio")
+    (root / ".hidden.wav").write_bytes((root / "b.wav").read_bytes())
+    (root / ".cache").mkdir()
+    (root / ".cache" / "x.wav").write_bytes((root / "b.wav").read_bytes())
+    (root / "empty dir.wav").mkdir()  # a folder with an audio-like name is not a file
+    return root
+
+
+def local(path, **extra):
+    return {"name": "mine", "kind": "local", "path": str(path), **extra}
+
+
+def test_recursive_sorted_relative_names(folder, tmp_path):
+    result = fetch_source(local(folder, license="CC-BY-4.0"), tmp_path / "cache")
+    files = [item.file for item in result.items]
+    assert files == ["LOUD.WAV", "a dir/deeper/ünïcødé 音.wav", "a dir/kick one.flac", "b.wav", "clip.m4a"]
+    for item in result.items:
+        assert item.path.is_absolute() and item.path.is_file()
+        assert item.path == (folder / item.file).resolve()
+        assert item.license == "CC-BY-4.0"
+    assert result.failures == []
+
+
+def test_extensions_override_the_default_list(folder, tmp_path):
+    result = fetch_source(local(folder, extensions=["flac", ".TXT"]), tmp_path / "cache")
+    assert [item.file for item in result.items] == ["a dir/kick one.flac", "notes.txt"]
+
+
+def test_home_relative_paths_are_expanded(folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(folder.parent))
+    result = fetch_source(local("~/my sounds"), tmp_path / "cache")
+    assert len(result.items) == 5
+
+
+def test_missing_folder_names_source_and_path(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(SourceError, match=r"source 'mine'.*nowhere.*does not exist"):
+        fetch_source(local(missing), tmp_path / "cache")
+    afile = tmp_path / "file.wav"
+    afile.write_bytes(b"x")
+    with pytest.raises(SourceError, match="is not a folder"):
+        fetch_source(local(afile), tmp_path / "cache")
+
+
+def test_folder_without_audio_is_an_error_and_writes_nothing(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "readme.md").write_text("hi")
+    items = tmp_path / "raw" / "items.tsv"
+    with pytest.raises(SourceError, match=r"source 'mine': no audio files.*1 other files ignored"):
+        download(local(tmp_path / "docs"), tmp_path / "cache", items, tmp_path / "raw" / "failures.tsv")
+    assert not items.exists()
+
+
+def test_download_writes_tables_for_a_folder(folder, tmp_path):
+    download(local(folder), tmp_path / "cache", tmp_path / "items.tsv", tmp_path / "failures.tsv")
+    rows = read_tsv(tmp_path / "items.tsv")
+    assert list(rows[0]) == ["path", "file", "license"]
+    assert rows[1]["file"] == "a dir/deeper/ünïcødé 音.wav"
+    assert read_tsv(tmp_path / "failures.tsv") == []
+
+
+def test_failure_summary_names_counts_and_examples():
+    failures = [(f"https://example.org/{i}", f"HTTP {400 + i}") for i in range(5)]
+    text = _summarize(failures)
+    assert text.startswith("5 failed: https://example.org/0: HTTP 400; ")
+    assert text.endswith("; and 2 more")
+    assert _summarize([]) == "nothing found"

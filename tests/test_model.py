@@ -1,0 +1,145 @@
+"""WaveGAN networks and WGAN-GP losses (audiogan.model)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from audiogan.model import (
+    ModelConfig,
+    WaveGANCritic,
+    WaveGANGenerator,
+    critic_loss,
+    generator_loss,
+    gradient_penalty,
+    parameter_count,
+    phase_shuffle,
+    slice_length_for,
+)
+
+
+@pytest.mark.parametrize("slice_length", [16384, 32768, 65536])
+def test_generator_output_and_critic_score_shapes(slice_length):
+    torch.manual_seed(0)
+    config = ModelConfig(model_size=2, slice_length=slice_length)
+    generator, critic = WaveGANGenerator(config), WaveGANCritic(config)
+    z = torch.rand(3, config.latent_dim) * 2 - 1
+    audio = generator(z)
+    assert audio.shape == (3, 1, slice_length)
+    assert audio.abs().max() <= 1.0  # tanh output
+    assert critic(audio).shape == (3,)
+
+
+def test_longer_slices_add_one_layer_to_each_network():
+    short = ModelConfig(model_size=2, slice_length=16384)
+    for length in (32768, 65536):
+        config = ModelConfig(model_size=2, slice_length=length)
+        assert len(WaveGANGenerator(config).convs) == len(WaveGANGenerator(short).convs) + 1
+        assert len(WaveGANCritic(config).convs) == len(WaveGANCritic(short).convs) + 1
+        # The dense layer emits [16, 32d] instead of [16, 16d].
+        assert WaveGANGenerator(config).dense.out_features == 16 * 32 * 2
+
+
+def test_paper_size_parameter_counts():
+    generator = WaveGANGenerator(ModelConfig(model_size=64))
+    critic = WaveGANCritic(ModelConfig(model_size=64))
+    assert 19.0e6 <= parameter_count(generator) <= 19.2e6
+    assert 17.3e6 <= parameter_count(critic) <= 17.5e6
+
+
+def test_slice_length_for():
+    assert slice_length_for(1) == 16384
+    assert slice_length_for(16384) == 16384
+    assert slice_length_for(16385) == 32768
+    assert slice_length_for(64000) == 65536
+    with pytest.raises(ValueError, match="65536"):
+        slice_length_for(65537)
+
+
+def test_model_config_round_trips_as_dict_and_rejects_bad_lengths():
+    config = ModelConfig(model_size=3, latent_dim=7, slice_length=32768, phase_shuffle=1)
+    assert ModelConfig(**asdict(config)) == config
+    with pytest.raises(ValueError, match="slice_length"):
+        ModelConfig(slice_length=20000)
+
+
+def test_phase_shuffle_is_one_reflect_padded_shift_per_call_from_the_torch_rng():
+    x = torch.arange(2 * 3 * 10, dtype=torch.float32).reshape(2, 3, 10)
+
+    def shifted(n):  # the expected result of a shift by n (official code: pad by n, crop)
+        left, right = max(n, 0), max(-n, 0)
+        return F.pad(x, (left, right), mode="reflect")[..., right : right + 10]
+
+    seen = set()
+    for seed in range(20):
+        torch.manual_seed(seed)
+        out = phase_shuffle(x, 2)
+        matches = [n for n in range(-2, 3) if torch.equal(out, shifted(n))]
+        assert len(matches) == 1  # the whole batch moved by one shift in [-2, 2]
+        seen.add(matches[0])
+        torch.manual_seed(seed)
+        assert torch.equal(phase_shuffle(x, 2), out)  # reproducible from the RNG state
+    assert seen == {-2, -1, 0, 1, 2}
+    assert torch.equal(phase_shuffle(x, 0), x)
+
+
+def test_gradient_penalty_matches_a_direct_per_example_computation():
+    torch.manual_seed(0)
+    config = ModelConfig(model_size=2, phase_shuffle=0)  # no random shifts: the critic is a fixed function
+    critic = WaveGANCritic(config)
+    real = torch.randn(3, 1, 16384) * 0.3
+    fake = torch.randn(3, 1, 16384) * 0.3
+    alpha = torch.tensor([0.1, 0.5, 0.9])
+
+    expected = []
+    for i in range(3):
+        point = (real[i] + alpha[i] * (fake[i] - real[i])).unsqueeze(0).requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(point).sum(), point)
+        expected.append((grad.norm() - 1.0) ** 2)
+    expected = 10.0 * torch.stack(expected).mean()
+
+    penalty = gradient_penalty(critic, real, fake, weight=10.0, alpha=alpha)
+    torch.testing.assert_close(penalty, expected, rtol=1e-5, atol=1e-6)
+
+    # It keeps its graph: backpropagating it reaches the critic's weights (not the biases: the
+    # critic is piecewise linear, so its input gradient does not depend on them).
+    penalty.backward()
+    assert all(conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0 for conv in critic.convs)
+
+    # Without alpha it draws one U[0, 1) weight per example from the torch RNG.
+    torch.manual_seed(5)
+    drawn = gradient_penalty(critic, real, fake, weight=10.0)
+    torch.manual_seed(5)
+    given = gradient_penalty(critic, real, fake, weight=10.0, alpha=torch.rand(3))
+    torch.testing.assert_close(drawn, given)
+
+
+def test_wgan_losses():
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-1.0, 0.0])
+    assert critic_loss(real, fake).item() == pytest.approx(-0.5 - 2.0)
+    assert generator_loss(fake).item() == pytest.approx(0.5)
+
+
+def test_a_few_critic_steps_on_a_fixed_batch_reduce_the_critic_loss():
+    torch.manual_seed(0)
+    config = ModelConfig(model_size=2, phase_shuffle=0)
+    critic, generator = WaveGANCritic(config), WaveGANGenerator(config)
+    t = torch.arange(16384) / 16000.0
+    real = (0.5 * torch.sin(2 * torch.pi * 220.0 * t)).expand(2, 1, -1)
+    with torch.no_grad():
+        fake = generator(torch.rand(2, config.latent_dim) * 2 - 1)
+    alpha = torch.rand(2)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=3e-3, betas=(0.5, 0.9))
+
+    def loss():
+        return critic_loss(critic(real), critic(fake)) + gradient_penalty(critic, real, fake, 10.0, alpha)
+
+    first = loss().item()
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+    assert loss().item() < first - 1.0
