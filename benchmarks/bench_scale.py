@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -106,10 +107,16 @@ def snakemake_cmd(workdir: Path, config: Path, *args: str) -> list[str]:
     return [*base, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(config), *no_profile, *args]
 
 
+CPU_TIMES: list[float] = []  # user+sys seconds of each timed command (robust to a busy machine)
+
+
 def timed(cmd: list[str], check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_TIMES.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if check and proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
@@ -156,7 +163,8 @@ def main() -> None:
     for leftover in ("distinct", "cv_clips", "results", "cache", "logs", ".snakemake"):
         shutil.rmtree(workdir / leftover, ignore_errors=True)  # a reused --workdir starts clean
     print(f"work folder: {workdir}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"load average at start {os.getloadavg()[0]:.1f}")
     try:
         start = time.perf_counter()
         clips = make_clips(workdir / "distinct")
@@ -166,19 +174,22 @@ def main() -> None:
         print(f"setup: {args.clips} files, {audio_seconds / 3600:.1f} h of audio, {time.perf_counter() - start:.1f} s")
 
         version_s, _ = timed(snakemake_cmd(workdir, config, "--version"))
-        print(f"snakemake --version (start-up alone): {version_s:.2f} s")
+        print(f"snakemake --version (start-up alone): {version_s:.2f} s wall, {CPU_TIMES[-1]:.2f} s CPU")
         dry = [timed(snakemake_cmd(workdir, config, "-n"))[0] for _ in range(3)]
+        dry_cpu = CPU_TIMES[-3:]
         _, proc = timed(snakemake_cmd(workdir, config, "-n"))
         jobs = [line for line in proc.stdout.splitlines() if line.strip().startswith("total")]
-        print(f"snakemake -n: median {statistics.median(dry):.2f} s over 3 runs ({', '.join(f'{t:.2f}' for t in dry)}); "
-              f"{jobs[0].strip() if jobs else ''}  goal < 10 s")
+        print(f"snakemake -n: median {statistics.median(dry):.2f} s wall, {statistics.median(dry_cpu):.2f} s CPU "
+              f"over 3 runs ({', '.join(f'{t:.2f}' for t in dry)}); {' '.join(jobs[0].split()) if jobs else ''} jobs"
+              "  goal < 10 s")
         if args.profile:
             profile_dry_run(workdir, config)
 
         if not args.dry_run_only:
             target = "results/dataset/manifest.tsv"
             full, _ = timed(snakemake_cmd(workdir, config, "--cores", "2", target))
-            print(f"pipeline to {target}: {full:.1f} s ({audio_seconds / full:.0f} x realtime overall, 2 cores)")
+            print(f"pipeline to {target}: {full:.1f} s wall, {CPU_TIMES[-1]:.1f} s CPU "
+                  f"({audio_seconds / full:.0f} x realtime overall on 2 cores; {audio_seconds / CPU_TIMES[-1]:.0f} x per CPU second)")
             noop = []
             for _ in range(3):
                 elapsed, proc = timed(snakemake_cmd(workdir, config, "--cores", "2", target))
@@ -187,10 +198,11 @@ def main() -> None:
                     ran = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip().startswith(("rule ", "localrule "))]
                     print(f"  note: the rerun was not a no-op; it ran: {', '.join(ran) or '(see log)'}")
                     (workdir / "not_noop.log").write_text(proc.stdout + proc.stderr)
-            print(f"no-op rerun: median {statistics.median(noop):.2f} s ({', '.join(f'{t:.2f}' for t in noop)})  goal < 5 s")
+            print(f"no-op rerun: median {statistics.median(noop):.2f} s wall, {statistics.median(CPU_TIMES[-3:]):.2f} s CPU "
+                  f"({', '.join(f'{t:.2f}' for t in noop)})  goal < 5 s")
             manifest = workdir / target
             rows = sum(1 for _ in manifest.open()) - 1 if manifest.exists() else 0
-            print(f"manifest rows: {rows}")
+            print(f"manifest rows: {rows}; load average now {os.getloadavg()[0]:.1f}")
 
         n = min(args.throughput_files, args.clips)
         files = sorted(source_dir.rglob("*.mp3"))[:n]

@@ -1,6 +1,7 @@
 rule gallery:
     input:
         samples=rules.render.output.table,
+        sounds=rules.render.output.samples,
         contact_sheet=rules.render.output.contact_sheet,
         loss_curve=rules.train.output.loss_curve,
         quality=rules.train.output.quality,

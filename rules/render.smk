@@ -14,10 +14,11 @@ rule render:
         runtime=60,
         mem_mb=4000,
     params:
+        n_samples=lookup(dpath="render/count", within=config),
         seed=lookup(dpath="render/seed", within=config),
         subtype=lookup(dpath="render/subtype", within=config),
         sample_rate=render_sample_rate(),
     message:
-        "Rendering samples at {params.sample_rate} Hz (seeds from {params.seed})"
+        "Rendering {params.n_samples} samples at {params.sample_rate} Hz"
     script:
         "../scripts/render.py"

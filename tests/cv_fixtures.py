@@ -110,11 +110,13 @@ def build_cv_archive(
     clips_first: bool = False,
     escape_member: bool = True,
     mp3s: list[bytes] | None = None,
+    columns: tuple[str, ...] = COLUMNS,
 ) -> CVArchive:
     """Write the archive under `workdir` and describe what is in it.
 
     `clips_first` puts `clips/` before the TSVs (real archives do the opposite), to exercise
     the second pass. `mp3s` reuses encoded clips from an earlier call (saves ffmpeg time).
+    `columns` writes fewer TSV columns, as older releases did (no `variant`, no `segment`).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     mp3s = mp3s or _encode_mp3s(workdir / "speech")
@@ -124,10 +126,11 @@ def build_cv_archive(
     top = f"cv-corpus-{VERSION}-{DATE}/{LANG}"
     name = f"mcv-scripted-{LANG}-v{VERSION}.tar.gz" if mdc_name else f"cv-corpus-{VERSION}-{DATE}-{LANG}.tar.gz"
     path = workdir / name
+    workdir.joinpath(name).unlink(missing_ok=True)
 
     def add_tables(tar):
         for split, rows in splits.items():
-            _add(tar, f"{top}/{split}.tsv", _tsv(rows))
+            _add(tar, f"{top}/{split}.tsv", _tsv(rows, columns))
         _add(tar, f"{top}/reported.tsv", b"sentence_id\tsentence\tlocale\treason\n")
         durations = [{"clip": n, "duration[ms]": "1500"} for n in sorted(all_rows)]
         _add(tar, f"{top}/clip_durations.tsv", _tsv(durations, ("clip", "duration[ms]")))

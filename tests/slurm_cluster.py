@@ -31,7 +31,9 @@ MARKER = "# written by audiogan tests/slurm_cluster.py"
 SLURM_ETC = Path("/etc/slurm")
 BACKUP_SUFFIX = ".audiogan-backup"
 DEFAULT_ROOT = Path("/tmp/audiogan-slurm")
-REQUIRED_BINARIES = ("munged", "slurmctld", "slurmd", "sinfo", "squeue", "sbatch", "srun", "scontrol")
+REQUIRED_BINARIES = (
+    "munged", "slurmctld", "slurmd", "sinfo", "squeue", "sbatch", "srun", "scontrol", "scancel",
+)
 # Rules ask for up to 16 GB; the test node advertises at least this much so that they can be
 # scheduled on a small machine (nothing enforces it: no cgroups here).
 MIN_NODE_MEMORY_MB = 32768
@@ -69,9 +71,12 @@ class SlurmCluster:
     root: Path = DEFAULT_ROOT
     gpu_type: str = "a100"
     partition: str = "debug"
+    # Only tests of the backup logic change this: SLURM's tools read /etc/slurm.
+    etc: Path = SLURM_ETC
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
+        self.etc = Path(self.etc)
         self.host = socket.gethostname().split(".")[0]
         self._started = False
 
@@ -123,10 +128,11 @@ class SlurmCluster:
             raise
 
     def stop(self) -> None:
-        """Stop the daemons by their pid files and put back any slurm.conf/gres.conf moved aside."""
+        """Cancel leftover jobs, stop the daemons by their pid files, put back a site's own config."""
+        self._cancel_jobs()
         self._stop_daemons()
         for name in ("slurm.conf", "gres.conf"):
-            self._restore(SLURM_ETC / name)
+            self._restore(self.etc / name)
         self._started = False
 
     def __enter__(self) -> "SlurmCluster":
@@ -207,6 +213,7 @@ SlurmctldLogFile={self.controller_log}
 SlurmdLogFile={self.node_log}
 SlurmctldDebug=info
 SlurmdDebug=info
+MpiDefault=none
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -216,8 +223,10 @@ SlurmdParameters=config_overrides
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
-# Finished jobs stay visible to squeue this long (the executor's status command).
-MinJobAge=300
+# Finished jobs stay visible to squeue (the executor's status command, and the tests' evidence)
+# this long.
+MinJobAge=3600
+DefMemPerCPU=1000
 MailProg=/bin/true
 ReturnToService=2
 GresTypes=gpu
@@ -228,9 +237,9 @@ PartitionName={self.partition} Nodes={self.host} Default=YES MaxTime=INFINITE St
 AutoDetect=off
 NodeName={self.host} Name=gpu Type={self.gpu_type} File=/dev/null
 """
-        SLURM_ETC.mkdir(parents=True, exist_ok=True)
+        self.etc.mkdir(parents=True, exist_ok=True)
         for name, text in (("slurm.conf", conf), ("gres.conf", gres)):
-            path = SLURM_ETC / name
+            path = self.etc / name
             self._set_aside(path)
             atomic_write_text(path, text)
             path.chmod(0o644)
@@ -265,6 +274,20 @@ NodeName={self.host} Name=gpu Type={self.gpu_type} File=/dev/null
             raise SlurmClusterError(f"{name} failed to start (exit {result.returncode}): "
                                     f"{result.stderr.strip() or result.stdout.strip()}\n"
                                     + _tail(self.log_dir / f"{name}.log"))
+
+    def _cancel_jobs(self, timeout: float = 30.0) -> None:
+        """Cancel this cluster's unfinished jobs (a test that failed half-way) and wait for them to end."""
+        if _process_name(_read_pid(self._pid_file("slurmctld")) or -1) != "slurmctld":
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = subprocess.run(["squeue", "-h", "-t", "PENDING,RUNNING,COMPLETING,SUSPENDED", "-o", "%i"],
+                                    capture_output=True, text=True, env=_clean_env(), timeout=30)
+            job_ids = result.stdout.split()
+            if result.returncode != 0 or not job_ids:
+                return
+            subprocess.run(["scancel", *job_ids], capture_output=True, env=_clean_env(), timeout=30)
+            time.sleep(1)
 
     def _stop_daemons(self) -> None:
         # Reverse start order; each by its own pid file, and only if that pid is still that daemon.

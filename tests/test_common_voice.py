@@ -10,7 +10,7 @@ import pytest
 
 from audiogan.sources import SourceError, common_voice, download
 from audiogan.tsv import read_tsv
-from cv_fixtures import STRAY_QUOTE, build_cv_archive, encode_mp3s
+from cv_fixtures import COLUMNS, STRAY_QUOTE, build_cv_archive, encode_mp3s
 from http_fixtures import LocalServer, MDCDataset, MDCEmulation
 
 
@@ -84,6 +84,16 @@ def test_filters_and_max_clips(release, tmp_path):
 
     first3 = common_voice.fetch(source(release.path, max_clips=3), tmp_path / "c")
     assert [i.path.name for i in first3.items] == release.clip_names("validated")[:3]
+
+
+def test_filter_on_a_column_the_release_lacks_is_a_clear_error(tmp_path, mp3s):
+    old = build_cv_archive(tmp_path / "old", mp3s=mp3s, columns=tuple(c for c in COLUMNS if c not in ("variant", "segment")))
+    with pytest.raises(SourceError, match=r"cannot filter on variant: not a column of this release"):
+        common_voice.fetch(source(old.path, filters={"variant": ["x"]}), tmp_path / "cache")
+    with pytest.raises(SourceError, match=r"cannot filter on shoe_size"):
+        common_voice.fetch(source(old.path, filters={"shoe_size": ["42"]}), tmp_path / "cache")
+    # Without the filter, the older layout reads fine.
+    assert len(common_voice.fetch(source(old.path), tmp_path / "cache").items) == len(old.splits["validated"])
 
 
 def test_clips_before_their_tsv_are_still_extracted(tmp_path, mp3s, caplog):

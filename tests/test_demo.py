@@ -1,10 +1,16 @@
 """The demo source: deterministic synthesized drum loops in rotating formats, cached by params."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
 
 from audiogan.loudness import peak_dbfs, rms_dbfs
+from audiogan.sources import demo as demo_module
 from audiogan.sources import download, fetch_source
 from audiogan.sources.demo import LICENSE, SAMPLE_RATE, plan_track, synthesize_track
 from audiogan.tsv import read_tsv
@@ -99,3 +105,19 @@ def test_download_writes_items_and_failures_tables(first, tmp_path):
     assert [row["file"] for row in rows] == ["track_00.wav", "track_01.flac", "track_02.mp3", "track_03.ogg"]
     assert all(row["license"] == LICENSE for row in rows)
     assert (tmp_path / "raw" / "failures.tsv").read_text() == "file\treason\n"
+
+
+def test_a_long_ogg_track_is_written_without_crashing(tmp_path):
+    # libsndfile 1.2's Vorbis encoder segfaults when handed ~a minute of audio in one write call;
+    # the demo writes in blocks. Run in a child process so a regression fails this test, not pytest.
+    code = (
+        "import sys; from pathlib import Path; from audiogan.sources import demo; "
+        "demo._write_track(0, 3, 60.0, 60.0, Path(sys.argv[1]))"
+    )
+    target = tmp_path / "track_03.ogg"
+    env = {**os.environ, "PYTHONPATH": str(Path(demo_module.__file__).resolve().parents[2])}
+    result = subprocess.run([sys.executable, "-c", code, str(target)], env=env, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    info = sf.info(str(target))
+    assert (info.format, info.channels) == ("OGG", 2)
+    assert info.duration == pytest.approx(60.0, abs=0.05)

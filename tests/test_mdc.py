@@ -166,3 +166,13 @@ def test_checksum_parsing():
         with pytest.raises(httpfetch.DownloadError):
             httpfetch.parse_checksum(bad)
     assert httpfetch.safe_url("https://u:p@host:8443/a/b.tar.gz?X-Amz-Signature=s#f") == "https://host:8443/a/b.tar.gz"
+
+
+def test_only_http_urls_are_fetched(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("local file")
+    with pytest.raises(httpfetch.DownloadError, match="only http and https"):
+        httpfetch.download(secret.as_uri(), tmp_path / "out.bin")
+    assert not (tmp_path / "out.bin").exists()
+    with pytest.raises(mdc.MDCError, match="must be an http"):
+        mdc.dataset_details("x", api_url="file:///etc")

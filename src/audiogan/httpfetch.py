@@ -97,6 +97,8 @@ def download(
     progress. Raises DownloadError (HTTP errors, too many drops) or ChecksumError (in which
     case neither the partial nor a final file is left behind).
     """
+    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise DownloadError(f"refusing to download {safe_url(url)!r}: only http and https URLs are fetched")
     dest = Path(dest)
     expected = parse_checksum(checksum) if checksum else None
     if _is_complete(dest, expected):
@@ -111,29 +113,28 @@ def download(
 
     algorithm = expected[0] if expected else "sha256"
     hasher, hashed = hashlib.new(algorithm), 0
-    failures = 0
+    failures = 0  # failed attempts in a row without new bytes
     while True:
         offset = part.stat().st_size if part.exists() else 0
         if size is not None and offset == size:
             break
-        if hashed != offset:  # resuming bytes written by an earlier call: hash them first
-            hasher, hashed = hashlib.new(algorithm), 0
-            if offset:
-                with open(part, "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        hasher.update(block)
-                hashed = offset
+        if hashed != offset:  # a partial file from an earlier call: hash its bytes first
+            hasher = hashlib.new(algorithm)
+            with open(part, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    hasher.update(block)
+            hashed = offset
         request_headers = {"User-Agent": USER_AGENT, **(headers or {})}
         if offset:
             request_headers["Range"] = f"bytes={offset}-"
             if validator:
                 request_headers["If-Range"] = validator
-        before = offset
         try:
-            done, validator = _transfer(url, part, meta, identity, request_headers, offset, size, hasher, timeout, chunk_size)
+            validator = _transfer(url, part, meta, identity, request_headers, offset, hasher, timeout, chunk_size)
             hashed = part.stat().st_size
-            if done:
+            if size is None or hashed >= size:
                 break
+            raise http.client.IncompleteRead(b"", size - hashed)  # closed early without an error
         except _Restart as restart:
             log.warning("%s: %s; starting over", dest.name, restart)
             part.unlink(missing_ok=True)
@@ -142,24 +143,17 @@ def download(
         except urllib.error.HTTPError as error:
             if error.code not in _TRANSIENT:
                 raise DownloadError(f"download of {safe_url(url)} failed: HTTP {error.code} {error.reason}") from None
-            now = hashed = part.stat().st_size if part.exists() else 0
-            failures += 1
-            if failures >= attempts:
-                raise DownloadError(f"download of {safe_url(url)} failed: HTTP {error.code} {error.reason}") from None
-            wait = min(backoff * 2 ** (failures - 1), 30.0)
-            log.warning("%s: HTTP %d; retrying in %.1f s", dest.name, error.code, wait)
-            time.sleep(wait)
+            problem = f"HTTP {error.code} {error.reason}"
         except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
-            # Every block written was hashed, so the hasher still matches the bytes on disk.
-            now = hashed = part.stat().st_size if part.exists() else 0
-            failures = 0 if now > before else failures + 1
-            if failures >= attempts:
-                raise DownloadError(
-                    f"download of {safe_url(url)} failed after {attempts} attempts without progress: {error}"
-                ) from None
-            wait = min(backoff * 2 ** max(failures - 1, 0), 30.0)
-            log.warning("%s: connection lost at %d bytes (%s); resuming in %.1f s", dest.name, now, error, wait)
-            time.sleep(wait)
+            problem = f"connection lost ({error})"
+        # Every block written was also hashed, so the hasher matches the bytes on disk.
+        hashed = part.stat().st_size if part.exists() else 0
+        failures = 0 if hashed > offset else failures + 1
+        if failures >= attempts:
+            raise DownloadError(f"download of {safe_url(url)} failed after {attempts} attempts without progress: {problem}")
+        wait = min(backoff * 2 ** max(failures - 1, 0), 30.0)
+        log.warning("%s: %s at %d bytes; resuming in %.1f s", dest.name, problem, hashed, wait)
+        time.sleep(wait)
 
     _verify_and_publish(dest, part, meta, hasher, expected, size)
     return dest
@@ -169,25 +163,24 @@ class _Restart(Exception):
     """The partial file cannot be continued (server ignored the range, or the file changed)."""
 
 
-def _transfer(url, part, meta, identity, headers, offset, size, hasher, timeout, chunk_size):
-    """One HTTP request; append the body to `part`. Returns (complete, validator)."""
+def _transfer(url, part, meta, identity, headers, offset, hasher, timeout, chunk_size) -> str | None:
+    """One HTTP request appending the body to `part`; returns the response's validator (ETag)."""
     request = urllib.request.Request(url, headers=dict(headers))
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http/https only, checked by callers)
+        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (scheme checked in download)
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:
-            # Nothing after `offset`: the part holds the whole file (or more than it).
+            # Nothing after `offset`: the part already holds the whole file, or more than it.
             total = _total_from_content_range(error.headers.get("Content-Range", ""))
             if total is not None and total == offset:
-                return True, None
+                return None
             raise _Restart("server refused the resume range") from None
         raise
     with response:
         validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
-        status = response.status
-        if offset and status == 200:
+        if offset and response.status == 200:
             raise _Restart("server sent the whole file instead of the requested range")
-        if status == 206:
+        if response.status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != offset:
                 raise _Restart(f"unexpected Content-Range {response.headers.get('Content-Range')!r}")
@@ -208,7 +201,7 @@ def _transfer(url, part, meta, identity, headers, offset, size, hasher, timeout,
             os.fsync(handle.fileno())
         if remaining is not None and received < remaining:
             raise http.client.IncompleteRead(b"", remaining - received)
-    return True, validator
+    return validator
 
 
 def _total_from_content_range(value: str) -> int | None:

@@ -172,8 +172,8 @@ def _median(values: np.ndarray) -> float | None:
 # -- the evaluate stage ----------------------------------------------------------------------------
 
 
-def _load_samples(table: Path, rate: int, clip_samples: int) -> tuple[list[dict[str, str]], np.ndarray, sf._SoundFileInfo]:
-    """The rendered samples at the model's rate, and the format they were written in."""
+def _load_samples(table: Path, rate: int, clip_samples: int) -> tuple[list[dict[str, str]], np.ndarray, int, str]:
+    """The rendered samples at the model's rate, and the rate and WAV subtype they were written in."""
     from .audio_io import load_mono
     from .render import fit_length
 
@@ -181,7 +181,8 @@ def _load_samples(table: Path, rate: int, clip_samples: int) -> tuple[list[dict[
     if not rows:
         raise ValueError(f"{table}: no samples listed")
     audio = np.stack([fit_length(load_mono(table.parent / row["file"], rate), clip_samples) for row in rows])
-    return rows, audio, sf.info(table.parent / rows[0]["file"])
+    written = sf.info(table.parent / rows[0]["file"])
+    return rows, audio, written.samplerate, written.subtype
 
 
 def _as_rendered(clips: np.ndarray, rate: int, file_rate: int, subtype: str) -> np.ndarray:
@@ -246,17 +247,18 @@ def evaluate(
     if clips.ndim != 2 or len(clips) < MIN_REAL_CLIPS:
         raise ValueError(f"{clips_path}: need at least {MIN_REAL_CLIPS} clips [n, samples], got shape {clips.shape}")
     clip_samples = clips.shape[1]
-    rows, generated, written = _load_samples(Path(samples_table), rate, clip_samples)
+    rows, generated, file_rate, subtype = _load_samples(Path(samples_table), rate, clip_samples)
     seeds = [int(row["seed"]) for row in rows]
 
     # A seeded sample of the real clips, split into a reference half and a held-out half.
     used = np.sort(rng.choice(len(clips), min(len(clips), int(settings["max_real_clips"])), replace=False))
     order = rng.permutation(len(used))
     ref_pos, held_pos = np.sort(order[: len(used) // 2]), np.sort(order[len(used) // 2 :])
-    real_audio = _as_rendered(np.asarray(clips[used]), rate, written.samplerate, written.subtype)
-    real = clip_features(real_audio, rate)  # (sorted indices: one pass over the mmap)
+    # Sorted indices: the memory-mapped clips are read in one forward pass.
+    real = clip_features(_as_rendered(np.asarray(clips[used]), rate, file_rate, subtype), rate)
     gen = clip_features(generated, rate)
-    untrained = clip_features(_untrained_clips(meta, seeds, clip_samples, seed), rate)
+    untrained_audio = _untrained_clips(meta, seeds, clip_samples, seed)
+    untrained = clip_features(_as_rendered(untrained_audio, rate, file_rate, subtype), rate)
     # The floor uses as many held-out clips as there are samples: FD's small-sample bias then
     # weighs on both numbers alike.
     compared = np.sort(rng.choice(held_pos, min(len(gen), len(held_pos)), replace=False))

@@ -362,7 +362,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, clips_path: Path, cfg: dict
     device, main = ctx.device, ctx.is_main
     batch_size, steps = cfg["batch_size"], cfg["steps"]
     if batch_size % ctx.world_size:
-        raise ConfigError(f"train.batch_size ({batch_size}) must be divisible by train.gpus ({ctx.world_size})")
+        raise ConfigError(f"train.batch_size ({batch_size}) must be divisible by the {ctx.world_size} processes")
     local = slice(ctx.rank * batch_size // ctx.world_size, (ctx.rank + 1) * batch_size // ctx.world_size)
 
     clips = open_clips(clips_path)
@@ -528,7 +528,8 @@ def _train(ctx: distributed.Dist, stop: StopRequest, clips_path: Path, cfg: dict
             if main:
                 log.warning("stopped at step %d of %d; the checkpoint is in %s; rerun to resume", step, steps, state_dir)
             raise Preempted()
-        window_start, window_steps = time.perf_counter(), 0
+        # The rate counts the bookkeeping above but not the time spent writing a checkpoint.
+        window_start, window_steps = (time.perf_counter() if checkpoint_due else now), 0
 
     if main:
         if not previews.path(step).exists() or not any(int(s) == step for s, _ in quality):
@@ -592,6 +593,8 @@ def launch_training(
     `log_path` is where the caller's logging already writes (set up with audiogan.logs).
     """
     cfg = train_settings(train_config)
+    if cfg["batch_size"] % cfg["gpus"]:
+        raise ConfigError(f"train.batch_size ({cfg['batch_size']}) must be divisible by train.gpus ({cfg['gpus']})")
     if cfg["gpus"] > 1 and not distributed.inside_torchrun():
         _launch_workers(clips_path, cfg, sample_rate, clip_seconds, state_root, outputs, log_path)
         return
@@ -696,4 +699,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's copy, so its logger is "audiogan.train", not "__main__".
+    from audiogan.train import main as _main
+
+    sys.exit(_main())

@@ -47,6 +47,9 @@ def fetch(source: dict[str, Any], cache_dir: Path) -> FetchResult:
     split = source.get("split", "validated")
     if split not in SPLITS:
         raise SourceError(f"source {name!r}: split {split!r} is not one of {', '.join(SPLITS)}")
+    unknown = sorted(set(source.get("filters") or {}) - set(FILTER_COLUMNS))
+    if unknown:
+        raise SourceError(f"source {name!r}: cannot filter on {', '.join(unknown)}; allowed: {', '.join(FILTER_COLUMNS)}")
     cache_dir = Path(cache_dir)
     key = _selection_key(source)
     cached = _load_selection(cache_dir, key)
@@ -245,7 +248,10 @@ def _hash_client(client_id: str) -> str:
 def _resolve_archive(source: dict[str, Any], cache_dir: Path) -> Path:
     if source.get("dataset"):
         api_url = source.get("api_url") or mdc.DEFAULT_API_URL
-        return mdc.fetch_archive(source["dataset"], cache_dir / "archives", api_url=api_url)
+        try:
+            return mdc.fetch_archive(source["dataset"], cache_dir / "archives", api_url=api_url)
+        except mdc.MDCError as error:
+            raise SourceError(f"source {source.get('name')!r}: {error}") from None
     archive = str(source.get("archive") or "")
     if not archive:
         raise SourceError(f"source {source.get('name')!r}: give `archive` (path or URL) or `dataset`")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 44100
 LICENSE = "CC0-1.0 (synthesized)"
 # Bump when the synthesis changes, so cached tracks from older code are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 # (extension, soundfile format, subtype), used in rotation by track number.
 FORMATS = (
     ("wav", "WAV", "PCM_16"),
@@ -42,6 +43,7 @@ FORMATS = (
 DEFAULTS = {"tracks": 16, "seed": 0, "min_seconds": 20.0, "max_seconds": 60.0}
 
 STEPS = 16  # sixteenth notes per bar
+_WRITE_BLOCK = 16384  # frames per libsndfile write call
 _LEVELS = {"X": 1.0, "x": 0.8, "g": 0.28, ".": 0.0}
 
 
@@ -90,9 +92,7 @@ def fetch(source: dict[str, Any], cache_dir: Path) -> FetchResult:
             jobs.append((index, path))
     if jobs:
         log.info("demo %r: synthesizing %d of %d tracks in %s", source.get("name"), len(jobs), tracks, folder)
-        # libsndfile's encoders release the GIL, so threads use every core for MP3/OGG encoding.
-        with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
-            list(pool.map(lambda job: _write_track(seed, job[0], low, high, job[1]), jobs))
+        _run_jobs(seed, low, high, jobs)
     else:
         log.info("demo %r: reusing %d tracks in %s", source.get("name"), tracks, folder)
 
@@ -103,6 +103,22 @@ def fetch(source: dict[str, Any], cache_dir: Path) -> FetchResult:
         items.append(Item(path=(folder / track_name(index)).resolve(), file=track_name(index),
                           license=LICENSE, extra=extra))
     return FetchResult(items=items, failures=[])
+
+
+def _run_jobs(seed: int, low: float, high: float, jobs: list[tuple[int, Path]]) -> None:
+    """Synthesize and encode tracks, one process per core. Processes, not threads: libsndfile's
+    MP3 encoder crashes (SIGSEGV) when two threads encode at once."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = min(len(jobs), cores)
+    # fork, not spawn: spawn re-runs the caller's __main__ (a Snakemake script has no main guard).
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for index, path in jobs:
+            _write_track(seed, index, low, high, path)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_write_track, seed, index, low, high, path) for index, path in jobs]
+        for future in futures:
+            future.result()
 
 
 def params_hash(seed: int, min_seconds: float, max_seconds: float) -> str:
@@ -153,7 +169,11 @@ def _write_track(seed: int, index: int, low: float, high: float, path: Path) -> 
     audio = synthesize_track(seed, index, low, high)
     _, fmt, subtype = FORMATS[index % len(FORMATS)]
     with atomic_path(path) as tmp:
-        sf.write(tmp, audio, SAMPLE_RATE, format=fmt, subtype=subtype)
+        with sf.SoundFile(tmp, "w", SAMPLE_RATE, audio.shape[1], subtype=subtype, format=fmt) as handle:
+            # In blocks: libsndfile 1.2's Vorbis encoder crashes (SIGSEGV) when handed a minute
+            # of audio in one call.
+            for start in range(0, audio.shape[0], _WRITE_BLOCK):
+                handle.write(audio[start : start + _WRITE_BLOCK])
 
 
 # --- sounds -----------------------------------------------------------------------------------
@@ -181,7 +201,7 @@ def _peak1(x: np.ndarray) -> np.ndarray:
 def _kick(rng) -> np.ndarray:
     t = _time(0.6)
     body = _sweep(t, rng.uniform(130, 220), rng.uniform(42, 62), rng.uniform(0.02, 0.05))
-    body *= np.exp(-t / rng.uniform(0.12, 0.35))
+    body *= np.exp(-t / rng.uniform(0.08, 0.25))
     click = _filtered(rng.standard_normal(t.size), "highpass", 2000)
     click *= np.exp(-t / 0.0025) * rng.uniform(0.1, 0.5)
     drive = rng.uniform(1.0, 3.0)
@@ -192,9 +212,9 @@ def _snare(rng) -> np.ndarray:
     t = _time(0.45)
     pitch = rng.uniform(170, 250)
     tone = (_sweep(t, pitch * 1.3, pitch, 0.01) + 0.5 * np.sin(2 * np.pi * pitch * 1.72 * t))
-    tone *= np.exp(-t / rng.uniform(0.04, 0.09))
+    tone *= np.exp(-t / rng.uniform(0.03, 0.07))
     noise = _filtered(rng.standard_normal(t.size), "bandpass", [rng.uniform(1200, 2500), rng.uniform(7000, 12000)])
-    noise *= np.exp(-t / rng.uniform(0.08, 0.2))
+    noise *= np.exp(-t / rng.uniform(0.035, 0.09))
     noise /= np.max(np.abs(noise)) + 1e-12
     mix = rng.uniform(0.3, 0.6)
     return _peak1(mix * tone + (1 - mix) * noise)
@@ -204,7 +224,7 @@ def _clap(rng) -> np.ndarray:
     t = _time(0.5)
     gap = rng.uniform(0.008, 0.014)
     env = sum(np.where(t >= k * gap, np.exp(-(t - k * gap) / 0.004), 0.0) for k in range(3))
-    env += np.where(t >= 3 * gap, np.exp(-(t - 3 * gap) / rng.uniform(0.08, 0.18)), 0.0)
+    env += np.where(t >= 3 * gap, np.exp(-(t - 3 * gap) / rng.uniform(0.04, 0.1)), 0.0)
     centre = rng.uniform(900, 1600)
     noise = _filtered(rng.standard_normal(t.size), "bandpass", [centre, centre * 2.2])
     return _peak1(noise * env)
@@ -368,8 +388,8 @@ def _mix(rng, kit: dict[str, dict[str, Any]], hits: dict[str, list[tuple[float, 
         if part != "kick":
             send += bus
     # A small room: exponentially decaying noise, different in each ear, so the stereo is real.
-    t = _time(rng.uniform(0.3, 0.6))
-    decay, wet = rng.uniform(0.06, 0.18), rng.uniform(0.05, 0.15)
+    t = _time(rng.uniform(0.25, 0.45))
+    decay, wet = rng.uniform(0.03, 0.09), rng.uniform(0.04, 0.1)
     for channel in range(2):
         ir = (rng.standard_normal(t.size) * np.exp(-t / decay)).astype(np.float32)
         ir *= np.float32(wet / np.sqrt(np.sum(ir**2)))

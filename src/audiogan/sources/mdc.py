@@ -75,17 +75,16 @@ def fetch_archive(
     dataset_id = str(details.get("id") or dataset)
     filename = _safe_filename(details.get("filename") or f"{dataset_id}.tar.gz")
     dest = Path(dest_dir) / filename
-    checksum = details.get("checksum")
-    if checksum and httpfetch.is_complete(dest, checksum):
-        log.info("dataset %s: %s already downloaded and verified", dataset_id, filename)
-        return dest
-    plan = request_download(dataset_id, api_url, api_key)
-    checksum = plan.get("checksum") or checksum
-    if not checksum:
-        log.warning("dataset %s: the API gave no checksum; only the size will be verified", dataset_id)
-    size = plan.get("sizeBytes")
-    log.info("dataset %s: downloading %s (%s bytes)", dataset_id, filename, size if size is not None else "?")
     try:
+        if details.get("checksum") and httpfetch.is_complete(dest, details["checksum"]):
+            log.info("dataset %s: %s already downloaded and verified", dataset_id, filename)
+            return dest
+        plan = request_download(dataset_id, api_url, api_key)
+        checksum = plan.get("checksum") or details.get("checksum")
+        if not checksum:
+            log.warning("dataset %s: the API gave no checksum; only the size will be verified", dataset_id)
+        size = plan.get("sizeBytes")
+        log.info("dataset %s: downloading %s (%s bytes)", dataset_id, filename, size if size is not None else "?")
         return httpfetch.download(
             plan["downloadUrl"], dest, checksum=checksum, size=int(size) if size is not None else None
         )
@@ -94,6 +93,8 @@ def fetch_archive(
 
 
 def _call(method: str, api_url: str, endpoint: str, dataset: str, api_key: str | None) -> dict[str, Any]:
+    if urllib.parse.urlsplit(api_url).scheme.lower() not in ("http", "https"):
+        raise MDCError(f"Mozilla Data Collective: api_url {api_url!r} must be an http(s) URL")
     url = api_url.rstrip("/") + "/" + endpoint
     headers = {"Accept": "application/json", "User-Agent": httpfetch.USER_AGENT}
     if api_key:

@@ -1,0 +1,154 @@
+"""Training throughput: our loop (audiogan.train) against a plain minimal WaveGAN step, same run.
+
+Both use the same networks (audiogan.model), batch, n_critic, Adam and gradient penalty. "ours"
+is the real `launch_training` on a synthetic clips.npy (memory-mapped reads, zero padding, loss
+read-back and CSV rows, progress log, RNG bookkeeping); its per-step rate is the `it_per_s`
+column it writes, which covers everything between two steps except checkpoint writes (there is
+one, at the end). "plain" is the textbook loop below on a tensor already in memory, with nothing
+else. The two run interleaved (ours, plain, ours, plain, ...) so machine load hits both alike;
+the table gives medians over the timed steps of all repeats.
+
+    python benchmarks/bench_train.py                       # CPU, d = 8/16 at 16384 and 65536
+    python benchmarks/bench_train.py --device cuda --preset paper   # d = 64, 16384, batch 64
+
+it/s = generator steps per second; clips/s = real clips read by the critic per second
+(it/s x batch x n_critic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from audiogan.model import (  # noqa: E402
+    ModelConfig,
+    WaveGANCritic,
+    WaveGANGenerator,
+    critic_loss,
+    generator_loss,
+    gradient_penalty,
+)
+from audiogan.train import TrainOutputs, launch_training  # noqa: E402
+
+PRESETS = {
+    # (model_size, slice_length, batch_size)
+    "cpu": [(8, 16384, 8), (16, 16384, 8), (8, 65536, 8), (16, 65536, 8)],
+    "paper": [(64, 16384, 64)],
+}
+SAMPLE_RATE = 16000
+N_CLIPS = 256
+N_CRITIC = 5
+
+
+def plain_rates(model_size: int, slice_length: int, batch: int, clips: np.ndarray, device: str,
+                warmup: int, steps: int) -> list[float]:  # fmt: skip
+    """Per-step rates of a minimal WGAN-GP WaveGAN loop (no logging, checkpoints or bookkeeping)."""
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    config = ModelConfig(model_size=model_size, slice_length=slice_length)
+    generator, critic = WaveGANGenerator(config).to(dev), WaveGANCritic(config).to(dev)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=1e-4, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
+    data = torch.zeros(len(clips), 1, slice_length)
+    data[:, 0, : clips.shape[1]] = torch.from_numpy(clips)
+    data = data.to(dev)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
+    rates = []
+    for step in range(warmup + steps):
+        start = time.perf_counter()
+        for _ in range(N_CRITIC):
+            real = data[torch.randint(len(data), (batch,), device=dev)]
+            z = torch.rand(batch, config.latent_dim, device=dev) * 2 - 1
+            with autocast:
+                with torch.no_grad():
+                    fake = generator(z)
+                loss = critic_loss(critic(real), critic(fake)) + gradient_penalty(critic, real, fake.float(), 10.0)
+            opt_d.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_d.step()
+        critic.requires_grad_(False)
+        with autocast:
+            loss = generator_loss(critic(generator(torch.rand(batch, config.latent_dim, device=dev) * 2 - 1)))
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+        critic.requires_grad_(True)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        if step >= warmup:
+            rates.append(1.0 / (time.perf_counter() - start))
+    return rates
+
+
+def our_rates(model_size: int, batch: int, clips_path: Path, clip_seconds: float, device: str, warmup: int,
+              steps: int, threads: int, work: Path, compile_: bool) -> list[float]:  # fmt: skip
+    """Per-step rates of launch_training (its it_per_s column), after the warm-up steps."""
+    out = work / "out"
+    config = {
+        "model_size": model_size, "batch_size": batch, "steps": warmup + steps, "n_critic": N_CRITIC,
+        "checkpoint_every": warmup + steps, "preview_count": 2, "device": device, "threads": threads,
+        "compile": compile_,
+    }  # fmt: skip
+    outputs = TrainOutputs(out / "generator.pt", out / "losses.csv", out / "loss_curve.png", out / "quality.csv",
+                           out / "previews")  # fmt: skip
+    launch_training(clips_path, config, SAMPLE_RATE, clip_seconds, work / "state", outputs)
+    rows = np.genfromtxt(out / "losses.csv", delimiter=",", names=True)
+    steps_done = np.atleast_1d(rows["step"])
+    rates = np.atleast_1d(rows["it_per_s"])
+    if device == "cuda":  # one rate per 10-step window: weight each window once
+        return [float(r) for s, r in zip(steps_done, rates) if s > warmup and s % 10 == 0]
+    return [float(r) for s, r in zip(steps_done, rates) if s > warmup]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default 4 CPU, 50 CUDA)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 1 CPU, 20 CUDA)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--compile", action="store_true", help="torch.compile in our loop (CUDA)")
+    args = parser.parse_args()
+    steps = args.steps or (50 if args.device == "cuda" else 4)
+    warmup = args.warmup if args.warmup is not None else (20 if args.device == "cuda" else 1)
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING)
+
+    name = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.processor() or 'CPU'}"
+    print(f"# torch {torch.__version__}, device {args.device} ({name}), threads {args.threads}, "
+          f"n_critic {N_CRITIC}, {steps} timed steps x {args.repeats} repeats after {warmup} warm-up")  # fmt: skip
+    print("| d | slice | batch | ours it/s | plain it/s | ours clips/s | plain clips/s | ours/plain |")
+    print("|---|---|---|---|---|---|---|---|")
+    for model_size, slice_length, batch in PRESETS[args.preset]:
+        samples = slice_length * 1000 // 1024  # 1, 2 or 4 s at 16 kHz, zero-padded to the slice as in practice
+        clips = (np.random.default_rng(0).standard_normal((N_CLIPS, samples)) * 0.1).astype(np.float32)
+        ours, plain = [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            clips_path = Path(tmp) / "clips.npy"
+            np.save(clips_path, clips)
+            for repeat in range(args.repeats):
+                work = Path(tmp) / f"run{repeat}"
+                ours += our_rates(model_size, batch, clips_path, samples / SAMPLE_RATE, args.device, warmup, steps,
+                                  args.threads, work, args.compile)  # fmt: skip
+                plain += plain_rates(model_size, slice_length, batch, clips, args.device, warmup, steps)
+        o, p = statistics.median(ours), statistics.median(plain)
+        per_step = batch * N_CRITIC
+        print(f"| {model_size} | {slice_length} | {batch} | {o:.3f} | {p:.3f} | {o * per_step:.1f} | "
+              f"{p * per_step:.1f} | {o / p:.2f} |", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""The whole workflow on a real single-node SLURM cluster, through profiles/slurm.
+
+Evidence that a stage really ran as a SLURM job comes from SLURM itself: Snakemake's submission lines
+give the job ids, and the controller (`squeue`, `scontrol`) confirms each job finished, which rule it
+ran (the executor puts `rule_<name>` in the job's comment) and, for training, the GPU it was given.
+The training job's own log must name its SLURM job id and CUDA_VISIBLE_DEVICES as seen by the process.
+
+Needs root and slurm-wlm + munge (CI has both); elsewhere the tests are skipped, saying which is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slurm_cluster import MARKER, SlurmCluster, unavailable_reason
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+PROFILE = REPO / "profiles" / "slurm"
+GPU_TYPE = "a100"
+# Stages that do real work: they must never run on the submit machine.
+HEAVY_RULES = {"convert", "segment", "train", "render", "evaluate"}
+# Rules that may stay on the submit machine (`localrules:`); `samples` has no body, so it always does.
+MAY_BE_LOCAL = {"samples", "gallery", "pack", "download"}
+RUN_TIMEOUT_S = 300
+
+TINY_CONFIG = {
+    "sources": [{"name": "demo", "kind": "demo", "tracks": 2, "min_seconds": 8, "max_seconds": 8}],
+    "audio": {"clip_seconds": 1.0, "hop_seconds": 1.0},
+    "convert": {"shards": 2},
+    "train": {
+        "model_size": 2, "batch_size": 2, "steps": 2, "checkpoint_every": 1, "preview_count": 2,
+        # `auto` asks SLURM for a GPU (train.gpus, default 1, of type gpu_model); with no CUDA on
+        # the fake GPU the job then trains on the CPU.
+        "device": "auto", "gpu_model": GPU_TYPE,
+        "threads": 1,  # fits any node; a job asking for more CPUs than the node has waits forever
+    },
+    "render": {"count": 2, "pack": True},
+    "evaluate": {"max_real_clips": 4},
+}
+
+SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+FINISHED = re.compile(r"Finished jobid: (\d+) \(Rule: (\w+)\)")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A real single-node SLURM (munged, slurmctld, slurmd) with one fake GPU, for the whole session."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    cluster = SlurmCluster(gpu_type=GPU_TYPE)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@dataclass
+class SlurmRun:
+    workdir: Path
+    returncode: int
+    output: str
+    submitted: dict[int, str]  # SLURM job id -> rule
+    finished_rules: list[str]  # one entry per Snakemake job, local ones included
+
+    def slurm_ids(self, rule: str) -> list[int]:
+        return [job_id for job_id, name in self.submitted.items() if name == rule]
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.output.splitlines()[-lines:])
+
+
+def _env() -> dict[str, str]:
+    # Nothing from an enclosing SLURM job or a personal Snakemake profile may leak into the run.
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("SLURM_", "SBATCH_", "SRUN_")) and k != "SNAKEMAKE_PROFILE"}
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm_cluster: SlurmCluster, tmp_path_factory) -> SlurmRun:
+    workdir = tmp_path_factory.mktemp("slurm-workflow")
+    config = workdir / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY_CONFIG), encoding="utf-8")
+    argv = [
+        sys.executable, "-m", "snakemake", "samples",
+        "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+        "--configfile", str(config),
+        "--workflow-profile", str(PROFILE),
+        # Speed only: the executor first asks SLURM after this many seconds, then 10 s later each
+        # time nothing has finished; 7 catches these ~15-20 s jobs on the second query.
+        "--slurm-init-seconds-before-status-checks", "7",
+    ]
+    try:
+        result = subprocess.run(argv, cwd=workdir, env=_env(), capture_output=True, text=True,
+                                timeout=RUN_TIMEOUT_S)
+        returncode, output = result.returncode, result.stdout + result.stderr
+    except subprocess.TimeoutExpired as error:
+        returncode = -1
+        output = f"timed out after {RUN_TIMEOUT_S} s\n" + _text(error.stdout) + _text(error.stderr)
+    (workdir / "snakemake.out").write_text(output, encoding="utf-8")
+    submitted = {int(m[2]): _rule_from_log_path(m[3]) for m in SUBMITTED.finditer(output)}
+    finished = [m[2] for m in FINISHED.finditer(output)]
+    return SlurmRun(workdir, returncode, output, submitted, finished)
+
+
+def _text(data: bytes | str | None) -> str:
+    if isinstance(data, bytes):
+        return data.decode(errors="replace")
+    return data or ""
+
+
+def _rule_from_log_path(path: str) -> str:
+    # The executor logs each job to .snakemake/slurm_logs/rule_<name>/[<wildcards>/]<id>.log
+    match = re.search(r"/slurm_logs/rule_(\w+)/", path)
+    assert match, f"unexpected SLURM log path {path}"
+    return match[1]
+
+
+def _squeue() -> dict[int, tuple[str, str]]:
+    """Every job the controller remembers: id -> (comment, state)."""
+    out = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%k|%T"], capture_output=True,
+                         text=True, check=True, env=_env(), timeout=30).stdout
+    jobs = {}
+    for line in out.splitlines():
+        job_id, comment, state = line.split("|")
+        jobs[int(job_id)] = (comment, state)
+    return jobs
+
+
+def _scontrol_job(job_id: int) -> str:
+    return subprocess.run(["scontrol", "-d", "show", "job", str(job_id)], capture_output=True, text=True,
+                          check=True, env=_env(), timeout=30).stdout
+
+
+def test_workflow_finishes_on_slurm_and_writes_the_gallery(slurm_run: SlurmRun):
+    assert slurm_run.returncode == 0, slurm_run.tail()
+    results = slurm_run.workdir / "results"
+    for name in ("samples/index.html", "metrics.json", "samples/pack.zip",
+                 "samples/sample_0000.wav", "samples/sample_0001.wav", "model/generator.pt"):
+        assert (results / name).stat().st_size > 0, name
+    assert "samples" in slurm_run.finished_rules
+
+
+def test_heavy_stages_ran_as_slurm_jobs(slurm_run: SlurmRun):
+    assert slurm_run.returncode == 0, slurm_run.tail()
+    submitted_rules = set(slurm_run.submitted.values())
+    assert HEAVY_RULES <= submitted_rules, f"not submitted to SLURM: {HEAVY_RULES - submitted_rules}"
+    assert len(slurm_run.slurm_ids("convert")) == TINY_CONFIG["convert"]["shards"]
+    # Whatever did not go through SLURM ran on the submit machine: only light rules may.
+    local = set(Counter(slurm_run.finished_rules) - Counter(slurm_run.submitted.values()))
+    assert "samples" in local
+    assert local <= MAY_BE_LOCAL, f"ran locally: {local - MAY_BE_LOCAL}"
+
+
+def test_slurm_confirms_each_submitted_job_finished_its_rule(slurm_run: SlurmRun):
+    assert slurm_run.submitted, slurm_run.tail()
+    jobs = _squeue()
+    for job_id, rule in slurm_run.submitted.items():
+        assert job_id in jobs, f"SLURM does not know job {job_id} ({rule})"
+        comment, state = jobs[job_id]
+        assert re.fullmatch(rf"rule_{rule}(_wildcards_.*)?", comment), (job_id, rule, comment)
+        assert state == "COMPLETED", (job_id, rule, state)
+
+
+def test_training_job_was_given_the_gpu_by_slurm(slurm_run: SlurmRun):
+    train_ids = slurm_run.slurm_ids("train")
+    assert train_ids, slurm_run.tail()
+    job_id = max(train_ids)  # the last attempt, if it was retried
+    record = _scontrol_job(job_id)
+    assert f"TresPerJob=gres:gpu:{GPU_TYPE}:1" in record, record  # what was asked
+    assert f"JOB_GRES=gpu:{GPU_TYPE}:1" in record, record  # what was allocated
+    # What the training process itself saw (audiogan.train logs these at start).
+    train_log = (slurm_run.workdir / "logs" / "train.log").read_text(encoding="utf-8")
+    job_ids_seen = re.findall(r"SLURM_JOB_ID=(\d+)", train_log)
+    devices_seen = re.findall(r"CUDA_VISIBLE_DEVICES=(\S+)", train_log)
+    assert job_ids_seen and int(job_ids_seen[-1]) == job_id, train_log[:2000]
+    assert devices_seen and devices_seen[-1] == "0", train_log[:2000]
+
+
+def test_cluster_helper_puts_back_a_sites_own_slurm_conf(tmp_path: Path):
+    """The helper moves an existing slurm.conf/gres.conf aside and restores it exactly on stop()."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    site = "# the site's own configuration\nClusterName=site\n"
+    (etc / "slurm.conf").write_text(site)
+    cluster = SlurmCluster(root=tmp_path / "state", etc=etc)
+    cluster._write_config()  # what start() writes, without starting daemons
+    assert (etc / "slurm.conf").read_text().startswith(MARKER)
+    assert (etc / "gres.conf").read_text().startswith(MARKER)
+    cluster._write_config()  # a second start over our own files keeps the site's backup intact
+    cluster.stop()
+    assert (etc / "slurm.conf").read_text() == site
+    assert not (etc / "gres.conf").exists()
+    assert sorted(p.name for p in etc.iterdir()) == ["slurm.conf"]
