@@ -11,7 +11,8 @@ from snakemake.exceptions import WorkflowError
 LIBRARY = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY))
 
-from audiogan.config import ConfigError, source_config, validate_config
+from audiogan.codedeps import module_closure
+from audiogan.config import ConfigError, validate_config
 
 try:
     validate_config(config)
@@ -27,14 +28,14 @@ wildcard_constraints:
     shard=r"\d+",
 
 
-def code(*modules):
-    """Library files a stage imports, declared as inputs so that editing them reruns the stage."""
-    return [str(LIBRARY / "audiogan" / f"{module}.py") for module in modules]
+def code(*entry_modules):
+    """Library files a stage runs (its entry modules and all they import), declared as inputs so
+    that editing one reruns exactly the stages that use it."""
+    return module_closure(*entry_modules)
 
 
 def source_code(source_name):
-    kind = SOURCES[source_name]["kind"]
-    return code("sources/__init__", f"sources/{kind}", "atomic", "tsv")
+    return code(f"sources.{SOURCES[source_name]['kind']}")
 
 
 def shard_count(source_name):

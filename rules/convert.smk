@@ -1,7 +1,7 @@
 rule convert:
     input:
         listing=rules.download.output.listing,
-        code=code("audio_io", "convert", "atomic", "tsv"),
+        code=code("convert"),
     output:
         audio="results/converted/{source}/shard_{shard}.npy",
         index="results/converted/{source}/shard_{shard}.tsv",

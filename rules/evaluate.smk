@@ -4,7 +4,7 @@ rule evaluate:
         generator=rules.train.output.generator,
         clips=rules.segment.output.clips,
         manifest=rules.segment.output.manifest,
-        code=code("metrics", "features", "model", "audio_io", "atomic", "tsv"),
+        code=code("metrics"),
     output:
         metrics="results/metrics.json",
     log:

@@ -6,7 +6,7 @@ rule gallery:
         loss_curve=rules.train.output.loss_curve,
         quality=rules.train.output.quality,
         metrics=rules.evaluate.output.metrics,
-        code=code("gallery", "features", "plots", "tsv", "atomic"),
+        code=code("gallery"),
     output:
         html="results/samples/index.html",
     log:
@@ -28,7 +28,7 @@ rule pack:
         manifest=rules.segment.output.manifest,
         listings=expand("results/raw/{source}/items.tsv", source=SOURCES),
         generator=rules.train.output.generator,
-        code=code("pack", "tsv", "atomic"),
+        code=code("pack"),
     output:
         pack="results/samples/pack.zip",
     log:

@@ -1,7 +1,7 @@
 rule render:
     input:
         generator=rules.train.output.generator,
-        code=code("render", "model", "audio_io", "features", "plots", "atomic", "tsv"),
+        code=code("render"),
     output:
         samples=sample_files(),
         table="results/samples/samples.tsv",

@@ -2,7 +2,7 @@ rule segment:
     input:
         converted=all_converted_files(),
         failures=expand("results/raw/{source}/failures.tsv", source=SOURCES),
-        code=code("segment", "loudness", "atomic", "tsv"),
+        code=code("segment"),
     output:
         clips="results/dataset/clips.npy",
         manifest="results/dataset/manifest.tsv",

@@ -2,15 +2,7 @@ rule train:
     input:
         clips=rules.segment.output.clips,
         manifest=rules.segment.output.manifest,
-        code=code(
-            "model",
-            "train",
-            "checkpoint",
-            "distributed",
-            "features",
-            "plots",
-            "atomic",
-        ),
+        code=code("train"),
     output:
         generator="results/model/generator.pt",
         losses="results/model/losses.csv",

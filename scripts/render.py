@@ -4,10 +4,14 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
 
+import torch
+
 from audiogan.logs import setup_logging
 from audiogan.render import render_samples
 
 setup_logging(snakemake.log[0])
+# Small STFTs and matmuls: extra torch threads only fight the other jobs for cores.
+torch.set_num_threads(snakemake.threads)
 render_samples(
     generator_path=snakemake.input.generator,
     sample_paths=snakemake.output.samples,

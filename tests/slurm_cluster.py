@@ -15,6 +15,7 @@ crashed run's daemons are found by their pid files and stopped by the next `star
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -31,6 +32,9 @@ MARKER = "# written by audiogan tests/slurm_cluster.py"
 SLURM_ETC = Path("/etc/slurm")
 BACKUP_SUFFIX = ".audiogan-backup"
 DEFAULT_ROOT = Path("/tmp/audiogan-slurm")
+# A machine has one /etc/slurm: concurrent test sessions take turns through this lock (released by
+# stop(), or by the kernel when the holding process ends).
+LOCK_PATH = Path("/tmp/audiogan-slurm.lock")
 REQUIRED_BINARIES = (
     "munged", "slurmctld", "slurmd", "sinfo", "squeue", "sbatch", "srun", "scontrol", "scancel",
 )
@@ -78,7 +82,7 @@ class SlurmCluster:
         self.root = Path(self.root)
         self.etc = Path(self.etc)
         self.host = socket.gethostname().split(".")[0]
-        self._started = False
+        self._lock_fd: int | None = None
 
     # Paths -----------------------------------------------------------------------------------
     @property
@@ -105,17 +109,18 @@ class SlurmCluster:
         return self.root / "run" / f"{daemon}.pid"
 
     # Life cycle ------------------------------------------------------------------------------
-    def start(self, timeout: float = 60.0) -> None:
-        """Stop leftovers of an earlier run, write the configuration, start the daemons, wait for idle."""
+    def start(self, timeout: float = 60.0, lock_timeout: float = 900.0) -> None:
+        """Take the machine-wide lock, stop leftovers of an earlier run, write the configuration,
+        start the daemons and wait until the node is idle."""
         reason = unavailable_reason()
         if reason:
             raise SlurmClusterError(reason)
-        self._stop_daemons()
-        for sub in ("munge", "run", "log", "state", "spool"):
-            shutil.rmtree(self.root / sub, ignore_errors=True)
-            (self.root / sub).mkdir(parents=True, mode=0o700)
-        self._started = True
+        self._acquire_lock(lock_timeout)
         try:
+            self._stop_daemons()
+            for sub in ("munge", "run", "log", "state", "spool"):
+                shutil.rmtree(self.root / sub, ignore_errors=True)
+                (self.root / sub).mkdir(parents=True, mode=0o700)
             self._start_munge(timeout)
             self._write_config()
             self._run_daemon("slurmctld", ["slurmctld"])
@@ -133,7 +138,7 @@ class SlurmCluster:
         self._stop_daemons()
         for name in ("slurm.conf", "gres.conf"):
             self._restore(self.etc / name)
-        self._started = False
+        self._release_lock()
 
     def __enter__(self) -> "SlurmCluster":
         self.start()
@@ -161,9 +166,6 @@ class SlurmCluster:
             time.sleep(0.5)
         raise SlurmClusterError(f"node {self.host} is {state or 'not registered'!r}, not idle\n"
                                 + _tail(self.node_log) + _tail(self.controller_log))
-
-    def controller_log_text(self) -> str:
-        return self.controller_log.read_text(errors="replace") if self.controller_log.exists() else ""
 
     # Internals -------------------------------------------------------------------------------
     def _start_munge(self, timeout: float) -> None:
@@ -275,14 +277,37 @@ NodeName={self.host} Name=gpu Type={self.gpu_type} File=/dev/null
                                     f"{result.stderr.strip() or result.stdout.strip()}\n"
                                     + _tail(self.log_dir / f"{name}.log"))
 
+    def _acquire_lock(self, timeout: float) -> None:
+        fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise SlurmClusterError(f"another session held {LOCK_PATH} (its SLURM test cluster) "
+                                            f"for more than {timeout:.0f} s") from None
+                time.sleep(1)
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
+
     def _cancel_jobs(self, timeout: float = 30.0) -> None:
         """Cancel this cluster's unfinished jobs (a test that failed half-way) and wait for them to end."""
-        if _process_name(_read_pid(self._pid_file("slurmctld")) or -1) != "slurmctld":
+        pid = _read_pid(self._pid_file("slurmctld"))
+        if pid is None or _process_name(pid) != "slurmctld":
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            result = subprocess.run(["squeue", "-h", "-t", "PENDING,RUNNING,COMPLETING,SUSPENDED", "-o", "%i"],
-                                    capture_output=True, text=True, env=_clean_env(), timeout=30)
+            result = subprocess.run(
+                ["squeue", "-h", "-t", "PENDING,RUNNING,COMPLETING,SUSPENDED", "-o", "%i"],
+                capture_output=True, text=True, env=_clean_env(), timeout=30,
+            )
             job_ids = result.stdout.split()
             if result.returncode != 0 or not job_ids:
                 return

@@ -103,7 +103,7 @@ def _metric_cards(metrics: Mapping[str, Any]) -> str:
         ("NDB/K", _num(ndb.get("generated")),
          f"Share of the {_esc(ndb.get('bins', '?'))} kinds of sound in the data (k-means bins) that the samples "
          f"over- or under-represent. Real clips score {_num(ndb.get('held_out_real'))} by chance; "
-         "near 1 means mode collapse.", ""),
+         f"near 1 means mode collapse. With {total} samples only large differences count.", ""),
         ("Near-copies", f"{_esc(memo.get('near_copies', 0))} / {total}",
          f"Samples closer to a training clip than {_num(memo.get('copy_threshold'))}\u00d7 the typical distance "
          f"between real clips ({_num(memo.get('held_out_median_nn_train'))}); listen before you use them.", ""),
@@ -185,7 +185,9 @@ def _config_summary(config: Mapping[str, Any]) -> str:
     )
     blocks = []
     for section, keys in CONFIG_SECTIONS.items():
-        values = config.get(section, {})
+        values = dict(config.get(section, {}))
+        if section == "render" and values.get("sample_rate") is None:
+            values["sample_rate"] = f"{config.get('audio', {}).get('sample_rate', '?')} (as audio)"
         items = "".join(
             f"<dt>{_esc(k)}</dt><dd>{_esc(_value_text(values[k]))}</dd>" for k in keys if k in values
         )

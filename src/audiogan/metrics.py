@@ -16,7 +16,10 @@ way in the same run, so a number can be read without knowing the metric:
   (small = the samples repeat each other), each with the held-out real clips as reference.
 
 "Held-out" here means not in the reference half of the sampled clips; the generator saw every
-clip during training, so these are reference points for the metrics, not a test set.
+clip during training, so these are reference points for the metrics, not a test set. Distances are
+RMS over the standardized feature dimensions. Real clips (and the untrained generator's output) go
+through the same round trip as the samples (resampled to the render rate, quantized to the WAV
+subtype, resampled back), so that processing never counts as a difference.
 
 `results/metrics.json` (written by `evaluate`):
     step, sample_rate, features, seeds {evaluate, samples}, clips {total, used, reference,
@@ -46,54 +49,18 @@ import torch
 
 from .atomic import atomic_write_text
 from .features import clip_features
+from .frechet import frechet_distance
 from .tsv import read_tsv
 
-# The evaluate stage also needs the checkpoint, model, audio I/O and render modules; they are
-# imported inside the functions that use them, because training imports this module (for
-# frechet_distance) and must not depend on rendering.
+# The checkpoint, model, audio I/O and render modules are imported inside the functions that use
+# them: importing this module stays cheap.
 
 log = logging.getLogger(__name__)
 
 ALPHA = 0.05
 Z_CRITICAL = 1.959964  # two-sided 5%
-DEFAULT_SETTINGS = {"max_real_clips": 512, "ndb_bins": 10, "seed": 0, "copy_threshold": 0.5}
+SETTINGS = ("max_real_clips", "ndb_bins", "seed", "copy_threshold")  # defaults: schemas/config.schema.yaml
 MIN_REAL_CLIPS = 4  # two reference and two held-out clips: the least a covariance needs
-
-
-# -- Fréchet distance ------------------------------------------------------------------------------
-
-
-def _gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"need a [N >= 2, D] feature matrix to fit a Gaussian, got shape {x.shape}")
-    return x.mean(axis=0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
-
-
-def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2.0)
-    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
-
-
-def frechet_distance(a: np.ndarray, b: np.ndarray, ridge: float = 1e-6) -> float:
-    """Fréchet distance between Gaussians fitted to feature sets `a` `[N, D]` and `b` `[M, D]`.
-
-    d² = |mu_a - mu_b|² + tr(C_a + C_b - 2 (C_a^½ C_b C_a^½)^½). The matrix square roots come from
-    symmetric eigen-decompositions (always real and stable, unlike a general sqrtm of C_a C_b). A
-    small ridge (relative to the mean variance) keeps covariances of N < D samples well posed.
-    """
-    mu_a, cov_a = _gaussian(a)
-    mu_b, cov_b = _gaussian(b)
-    if mu_a.shape != mu_b.shape:
-        raise ValueError(f"feature sizes differ: {mu_a.shape[0]} vs {mu_b.shape[0]}")
-    dim = mu_a.shape[0]
-    scale = max((np.trace(cov_a) + np.trace(cov_b)) / (2 * dim), 1e-12)
-    eye = np.eye(dim) * ridge * scale
-    cov_a, cov_b = cov_a + eye, cov_b + eye
-    root_a = _psd_sqrt(cov_a)
-    cross = _psd_sqrt(root_a @ cov_b @ root_a)
-    value = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(cross))
-    return max(value, 0.0)
 
 
 # -- NDB/K -----------------------------------------------------------------------------------------
@@ -237,7 +204,9 @@ def evaluate(
     from .checkpoint import load_generator
 
     started = time.perf_counter()
-    settings = {**DEFAULT_SETTINGS, **dict(settings or {})}
+    missing = [key for key in SETTINGS if key not in settings]
+    if missing:
+        raise ValueError(f"evaluate settings lack {', '.join(missing)} (the config's evaluate section)")
     seed = int(settings["seed"])
     rng = np.random.default_rng(seed)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import math
 import os
 from pathlib import Path
@@ -23,8 +22,6 @@ import numpy as np  # noqa: E402
 
 from .atomic import atomic_write_bytes  # noqa: E402
 from .features import log_mel_spectrogram  # noqa: E402
-
-log = logging.getLogger(__name__)
 
 LOSS_SERIES = (
     ("d_loss", "critic loss"),

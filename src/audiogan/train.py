@@ -317,7 +317,7 @@ class Previews:
         """Write previews/step_NNNNNN.wav and return the FD-mel of the batch (NaN under 2 clips)."""
         from .audio_io import write_audio
         from .features import clip_features
-        from .metrics import frechet_distance
+        from .frechet import frechet_distance
 
         device = next(generator.parameters()).device
         with preserved_rng(), torch.no_grad():
