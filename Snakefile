@@ -19,6 +19,15 @@ include: "rules/evaluate.smk"
 include: "rules/gallery.smk"
 
 
+# Light jobs stay on the submitting machine under a cluster executor (downloads too: compute nodes
+# are often offline).
+localrules:
+    samples,
+    download,
+    gallery,
+    pack,
+
+
 rule samples:
     default_target: True
     input:

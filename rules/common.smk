@@ -108,3 +108,8 @@ def pack_target():
 def train_gpus():
     """GPUs to ask the scheduler for: none when training is pinned to the CPU."""
     return 0 if config["train"]["device"] == "cpu" else config["train"]["gpus"]
+
+
+def train_gpu_model():
+    """GPU type for the scheduler; None asks for no type (and, with no GPUs, no `--gpus` at all)."""
+    return (config["train"]["gpu_model"] or None) if train_gpus() else None

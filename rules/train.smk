@@ -20,7 +20,7 @@ rule train:
         runtime=1440,
         mem_mb=16000,
         gpu=train_gpus(),
-        gpu_model=config["train"]["gpu_model"] or None,
+        gpu_model=train_gpu_model(),
     params:
         train=lookup(dpath="train", within=config),
         sample_rate=lookup(dpath="audio/sample_rate", within=config),

@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from audiogan.atomic import atomic_write_text
 from slurm_cluster import MARKER, SlurmCluster, unavailable_reason
+
+pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
@@ -66,16 +69,28 @@ def slurm_cluster():
         cluster.stop()
 
 
+@dataclass(frozen=True)
+class Submission:
+    job: int  # Snakemake's job id (the same for every attempt)
+    slurm_id: int
+    rule: str
+
+
 @dataclass
 class SlurmRun:
     workdir: Path
     returncode: int
     output: str
-    submitted: dict[int, str]  # SLURM job id -> rule
+    submitted: list[Submission]  # every sbatch, retried attempts included
     finished_rules: list[str]  # one entry per Snakemake job, local ones included
 
-    def slurm_ids(self, rule: str) -> list[int]:
-        return [job_id for job_id, name in self.submitted.items() if name == rule]
+    def final_attempts(self, rule: str | None = None) -> list[Submission]:
+        """The last submission of each Snakemake job (of `rule`): earlier ones failed and were retried."""
+        last: dict[int, Submission] = {}
+        for sub in self.submitted:
+            if rule in (None, sub.rule) and (sub.job not in last or sub.slurm_id > last[sub.job].slurm_id):
+                last[sub.job] = sub
+        return list(last.values())
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.output.splitlines()[-lines:])
@@ -91,14 +106,15 @@ def _env() -> dict[str, str]:
 def slurm_run(slurm_cluster: SlurmCluster, tmp_path_factory) -> SlurmRun:
     workdir = tmp_path_factory.mktemp("slurm-workflow")
     config = workdir / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY_CONFIG), encoding="utf-8")
+    atomic_write_text(config, yaml.safe_dump(TINY_CONFIG))
     argv = [
         sys.executable, "-m", "snakemake", "samples",
         "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
         "--configfile", str(config),
         "--workflow-profile", str(PROFILE),
-        # Speed only: the executor first asks SLURM after this many seconds, then 10 s later each
-        # time nothing has finished; 7 catches these ~15-20 s jobs on the second query.
+        # Speed only: the executor first asks SLURM for job states this many seconds after a
+        # submission, then each wait grows by 10 s while nothing finishes: queries at 7, 24, 51 s
+        # suit these 5-20 s jobs (the profile leaves the plugin's default, 40 s, for real clusters).
         "--slurm-init-seconds-before-status-checks", "7",
     ]
     try:
@@ -108,8 +124,9 @@ def slurm_run(slurm_cluster: SlurmCluster, tmp_path_factory) -> SlurmRun:
     except subprocess.TimeoutExpired as error:
         returncode = -1
         output = f"timed out after {RUN_TIMEOUT_S} s\n" + _text(error.stdout) + _text(error.stderr)
-    (workdir / "snakemake.out").write_text(output, encoding="utf-8")
-    submitted = {int(m[2]): _rule_from_log_path(m[3]) for m in SUBMITTED.finditer(output)}
+    atomic_write_text(workdir / "snakemake.out", output)  # kept for reading after a failure
+    submitted = [Submission(int(m[1]), int(m[2]), _rule_from_log_path(m[3]))
+                 for m in SUBMITTED.finditer(output)]
     finished = [m[2] for m in FINISHED.finditer(output)]
     return SlurmRun(workdir, returncode, output, submitted, finished)
 
@@ -143,6 +160,7 @@ def _scontrol_job(job_id: int) -> str:
                           check=True, env=_env(), timeout=30).stdout
 
 
+@pytest.mark.slow
 def test_workflow_finishes_on_slurm_and_writes_the_gallery(slurm_run: SlurmRun):
     assert slurm_run.returncode == 0, slurm_run.tail()
     results = slurm_run.workdir / "results"
@@ -152,31 +170,36 @@ def test_workflow_finishes_on_slurm_and_writes_the_gallery(slurm_run: SlurmRun):
     assert "samples" in slurm_run.finished_rules
 
 
+@pytest.mark.slow
 def test_heavy_stages_ran_as_slurm_jobs(slurm_run: SlurmRun):
     assert slurm_run.returncode == 0, slurm_run.tail()
-    submitted_rules = set(slurm_run.submitted.values())
+    submitted_rules = {sub.rule for sub in slurm_run.submitted}
     assert HEAVY_RULES <= submitted_rules, f"not submitted to SLURM: {HEAVY_RULES - submitted_rules}"
-    assert len(slurm_run.slurm_ids("convert")) == TINY_CONFIG["convert"]["shards"]
+    assert len(slurm_run.final_attempts("convert")) == TINY_CONFIG["convert"]["shards"]
     # Whatever did not go through SLURM ran on the submit machine: only light rules may.
-    local = set(Counter(slurm_run.finished_rules) - Counter(slurm_run.submitted.values()))
+    slurm_jobs = Counter(sub.rule for sub in slurm_run.final_attempts())
+    local = set(Counter(slurm_run.finished_rules) - slurm_jobs)
     assert "samples" in local
     assert local <= MAY_BE_LOCAL, f"ran locally: {local - MAY_BE_LOCAL}"
 
 
-def test_slurm_confirms_each_submitted_job_finished_its_rule(slurm_run: SlurmRun):
+@pytest.mark.slow
+def test_slurm_confirms_each_job_ran_its_rule_and_completed(slurm_run: SlurmRun):
     assert slurm_run.submitted, slurm_run.tail()
     jobs = _squeue()
-    for job_id, rule in slurm_run.submitted.items():
-        assert job_id in jobs, f"SLURM does not know job {job_id} ({rule})"
-        comment, state = jobs[job_id]
-        assert re.fullmatch(rf"rule_{rule}(_wildcards_.*)?", comment), (job_id, rule, comment)
-        assert state == "COMPLETED", (job_id, rule, state)
+    for sub in slurm_run.submitted:
+        assert sub.slurm_id in jobs, f"SLURM does not know job {sub.slurm_id} ({sub.rule})"
+        comment, _ = jobs[sub.slurm_id]
+        assert re.fullmatch(rf"rule_{sub.rule}(_wildcards_.*)?", comment), (sub, comment)
+    for sub in slurm_run.final_attempts():
+        assert jobs[sub.slurm_id][1] == "COMPLETED", (sub, jobs[sub.slurm_id])
 
 
+@pytest.mark.slow
 def test_training_job_was_given_the_gpu_by_slurm(slurm_run: SlurmRun):
-    train_ids = slurm_run.slurm_ids("train")
-    assert train_ids, slurm_run.tail()
-    job_id = max(train_ids)  # the last attempt, if it was retried
+    train_jobs = slurm_run.final_attempts("train")
+    assert len(train_jobs) == 1, slurm_run.tail()
+    job_id = train_jobs[0].slurm_id
     record = _scontrol_job(job_id)
     assert f"TresPerJob=gres:gpu:{GPU_TYPE}:1" in record, record  # what was asked
     assert f"JOB_GRES=gpu:{GPU_TYPE}:1" in record, record  # what was allocated
