@@ -54,8 +54,9 @@ N_CLIPS = 256
 N_CRITIC = 5
 
 
-def plain_rates(model_size: int, slice_length: int, batch: int, clips: np.ndarray, device: str,
-                warmup: int, steps: int) -> list[float]:  # fmt: skip
+def plain_rates(
+    model_size: int, slice_length: int, batch: int, clips: np.ndarray, device: str, warmup: int, steps: int
+) -> list[float]:
     """Per-step rates of a minimal WGAN-GP WaveGAN loop (no logging, checkpoints or bookkeeping)."""
     torch.manual_seed(0)
     dev = torch.device(device)
@@ -66,7 +67,9 @@ def plain_rates(model_size: int, slice_length: int, batch: int, clips: np.ndarra
     data = torch.zeros(len(clips), 1, slice_length)
     data[:, 0, : clips.shape[1]] = torch.from_numpy(clips)
     data = data.to(dev)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
+    )
     rates = []
     start = time.perf_counter()
     for step in range(warmup + steps):
@@ -76,7 +79,9 @@ def plain_rates(model_size: int, slice_length: int, batch: int, clips: np.ndarra
             with autocast:
                 with torch.no_grad():
                     fake = generator(z)
-                loss = critic_loss(critic(real), critic(fake)) + gradient_penalty(critic, real, fake.float(), 10.0)
+                loss = critic_loss(critic(real), critic(fake)) + gradient_penalty(
+                    critic, real, fake.float(), 10.0
+                )
             opt_d.zero_grad(set_to_none=True)
             loss.backward()
             opt_d.step()
@@ -98,30 +103,58 @@ def plain_rates(model_size: int, slice_length: int, batch: int, clips: np.ndarra
     return rates
 
 
-def our_rates(model_size: int, batch: int, clips_path: Path, clip_seconds: float, device: str, warmup: int,
-              steps: int, threads: int, work: Path, compile_: bool) -> list[float]:  # fmt: skip
+def our_rates(
+    model_size: int,
+    batch: int,
+    clips_path: Path,
+    clip_seconds: float,
+    device: str,
+    warmup: int,
+    steps: int,
+    threads: int,
+    work: Path,
+    compile_: bool,
+) -> list[float]:
     """Per-step (CUDA: per 10-step window) rates of launch_training from its it_per_s column."""
     out = work / "out"
     config = {
-        "model_size": model_size, "batch_size": batch, "steps": warmup + steps, "n_critic": N_CRITIC,
-        "checkpoint_every": warmup + steps, "preview_count": 2, "device": device, "threads": threads,
+        "model_size": model_size,
+        "batch_size": batch,
+        "steps": warmup + steps,
+        "n_critic": N_CRITIC,
+        "checkpoint_every": warmup + steps,
+        "preview_count": 2,
+        "device": device,
+        "threads": threads,
         "compile": compile_,
-    }  # fmt: skip
-    outputs = TrainOutputs(out / "generator.pt", out / "losses.csv", out / "loss_curve.png", out / "quality.csv",
-                           out / "previews")  # fmt: skip
+    }
+    outputs = TrainOutputs(
+        out / "generator.pt",
+        out / "losses.csv",
+        out / "loss_curve.png",
+        out / "quality.csv",
+        out / "previews",
+    )
     launch_training(clips_path, config, SAMPLE_RATE, clip_seconds, work / "state", outputs)
     table = np.genfromtxt(out / "losses.csv", delimiter=",", names=True)
     window = 1 if device == "cpu" else CUDA_SYNC_EVERY
-    return [float(r) for s, r in zip(np.atleast_1d(table["step"]), np.atleast_1d(table["it_per_s"]))
-            if s > warmup and s % window == 0]  # fmt: skip
+    return [
+        float(r)
+        for s, r in zip(np.atleast_1d(table["step"]), np.atleast_1d(table["it_per_s"]))
+        if s > warmup and s % window == 0
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
-    parser.add_argument("--steps", type=int, default=None, help="timed steps per round (default 4 CPU, 100 CUDA)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 1 CPU, 20 CUDA)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="timed steps per round (default 4 CPU, 100 CUDA)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="untimed steps first (default 1 CPU, 20 CUDA)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--compile", action="store_true", help="torch.compile in our loop (CUDA)")
@@ -132,8 +165,11 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     name = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.processor() or 'CPU'}"
-    print(f"# torch {torch.__version__}, device {args.device} ({name}), threads {args.threads}, "
-          f"n_critic {N_CRITIC}, median over {args.repeats} x {steps} timed steps (after {warmup} untimed) per side")  # fmt: skip
+    print(
+        f"# torch {torch.__version__}, device {args.device} ({name}), threads {args.threads}, "
+        f"n_critic {N_CRITIC}, median over {args.repeats} x {steps} timed steps per side "
+        f"(after {warmup} untimed)"
+    )
     print("| d | slice | batch | ours it/s | plain it/s | ours clips/s | plain clips/s | ours/plain |")
     print("|---|---|---|---|---|---|---|---|")
     for model_size, slice_length, batch in PRESETS[args.preset]:
@@ -146,15 +182,28 @@ def main() -> None:
             for repeat in range(-1, args.repeats):  # round -1: untimed, one-time costs
                 n = steps if repeat >= 0 else 1
                 work = Path(tmp) / f"run{repeat + 1}"  # a fresh state folder each time: no resuming
-                o = our_rates(model_size, batch, clips_path, samples / SAMPLE_RATE, args.device, warmup, n,
-                              args.threads, work, args.compile)  # fmt: skip
+                o = our_rates(
+                    model_size,
+                    batch,
+                    clips_path,
+                    samples / SAMPLE_RATE,
+                    args.device,
+                    warmup,
+                    n,
+                    args.threads,
+                    work,
+                    args.compile,
+                )
                 p = plain_rates(model_size, slice_length, batch, clips, args.device, warmup, n)
                 if repeat >= 0:
                     ours, plain = ours + o, plain + p
         o, p = statistics.median(ours), statistics.median(plain)
         per_step = batch * N_CRITIC
-        print(f"| {model_size} | {slice_length} | {batch} | {o:.3f} | {p:.3f} | {o * per_step:.2f} | "
-              f"{p * per_step:.2f} | {o / p:.2f} |", flush=True)  # fmt: skip
+        print(
+            f"| {model_size} | {slice_length} | {batch} | {o:.3f} | {p:.3f} | {o * per_step:.2f} | "
+            f"{p * per_step:.2f} | {o / p:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def test_paper_preset_overrides_validate():
         ({"render": {"subtype": "MP3"}}, ["render.subtype", "'PCM_16', 'PCM_24', 'FLOAT'"]),
         ({"train": {"stepz": 3}}, ["train", "'stepz'", "steps"]),
         ({"train": {"steps": 0}}, ["train.steps", "minimum"]),
+        ({"audio": {"sample_rate": 44100}}, ["audio.clip_seconds", "176400 samples", "1.486 s"]),
         ({"train": {"device": "tpu"}}, ["train.device", "'auto', 'cpu', 'cuda'"]),
         ({"sources": [{"name": "x", "kind": "ftp"}]}, ["sources[0](x).kind", "'demo'", "'youtube'"]),
         ({"sources": [{"name": "x", "kind": "local"}]}, ["sources[0](x)", "'path' is a required property"]),

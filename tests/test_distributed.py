@@ -32,12 +32,22 @@ def test_two_gloo_processes_match_one_process_for_the_same_global_batch(tmp_path
     clips = make_clips(tmp_path / "clips.npy")
     config = tiny_config(batch_size=4, n_critic=2, steps=3, checkpoint_every=3, threads=2)
 
-    launch_training(clips, config, SAMPLE_RATE, CLIP_SECONDS, tmp_path / "one", outputs_in(tmp_path / "one_out"))
+    launch_training(
+        clips, config, SAMPLE_RATE, CLIP_SECONDS, tmp_path / "one", outputs_in(tmp_path / "one_out")
+    )
     with caplog.at_level(logging.INFO, logger="audiogan.train"):
-        launch_training(clips, {**config, "gpus": 2}, SAMPLE_RATE, CLIP_SECONDS, tmp_path / "two",
-                        outputs_in(tmp_path / "two_out"))  # fmt: skip
+        launch_training(
+            clips,
+            {**config, "gpus": 2},
+            SAMPLE_RATE,
+            CLIP_SECONDS,
+            tmp_path / "two",
+            outputs_in(tmp_path / "two_out"),
+        )
 
-    one, two = loss_values(tmp_path / "one_out" / "losses.csv"), loss_values(tmp_path / "two_out" / "losses.csv")
+    one, two = loss_values(tmp_path / "one_out" / "losses.csv"), loss_values(
+        tmp_path / "two_out" / "losses.csv"
+    )
     assert one.shape == two.shape == (3, 5)
     # float32 sums in another order: g_loss (~1e-4, a difference of scores) differs by ~1e-6.
     np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)

@@ -64,6 +64,8 @@ def test_model_config_round_trips_as_dict_and_rejects_bad_lengths():
     assert ModelConfig(**asdict(config)) == config
     with pytest.raises(ValueError, match="slice_length"):
         ModelConfig(slice_length=20000)
+    with pytest.raises(ValueError, match="phase_shuffle"):
+        ModelConfig(slice_length=16384, phase_shuffle=64)
 
 
 def test_phase_shuffle_is_one_reflect_padded_shift_per_call_from_the_torch_rng():

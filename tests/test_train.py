@@ -62,15 +62,25 @@ def test_run_id_follows_settings_that_change_the_computation(tmp_path):
         return run_id(config, rate, seconds, path)
 
     same = [
-        {"steps": 999}, {"checkpoint_every": 7}, {"keep_checkpoints": 9}, {"preview_count": 5}, {"threads": 2},
+        {"steps": 999},
+        {"checkpoint_every": 7},
+        {"keep_checkpoints": 9},
+        {"preview_count": 5},
+        {"threads": 2},
         {"gp_weight": 10},  # an int and a float of the same value are the same setting
-    ]  # fmt: skip
+    ]
     for change in same:
         assert rid({**base, **change}) == rid(), change
     different = [
-        {"learning_rate": 2e-4}, {"model_size": 3}, {"seed": 1}, {"batch_size": 4}, {"n_critic": 2},
-        {"betas": [0.5, 0.99]}, {"phase_shuffle": 0}, {"latent_dim": 50},
-    ]  # fmt: skip
+        {"learning_rate": 2e-4},
+        {"model_size": 3},
+        {"seed": 1},
+        {"batch_size": 4},
+        {"n_critic": 2},
+        {"betas": [0.5, 0.99]},
+        {"phase_shuffle": 0},
+        {"latent_dim": 50},
+    ]
     for change in different:
         assert rid({**base, **change}) != rid(), change
     assert rid(rate=22050) != rid() and rid(seconds=0.9) != rid()
@@ -103,8 +113,12 @@ def test_bad_settings_are_named(tmp_path):
     with pytest.raises(ConfigError, match="unknown key.*lr"):
         launch_training(clips, {"lr": 1e-3}, SAMPLE_RATE, CLIP_SECONDS, tmp_path / "state", outputs)
     with pytest.raises(ConfigError, match="batch_size .*divisible by train.gpus"):
-        launch_training(clips, tiny_config(batch_size=4, gpus=3), SAMPLE_RATE, CLIP_SECONDS, tmp_path / "s", outputs)
+        launch_training(
+            clips, tiny_config(batch_size=4, gpus=3), SAMPLE_RATE, CLIP_SECONDS, tmp_path / "s", outputs
+        )
     long_clips = tmp_path / "long.npy"
     np.save(long_clips, np.zeros((2, 70000), np.float32))
     with pytest.raises(ValueError, match="70000 samples.*65536"):
-        launch_training(long_clips, tiny_config(), SAMPLE_RATE, 70000 / SAMPLE_RATE, tmp_path / "state", outputs)
+        launch_training(
+            long_clips, tiny_config(), SAMPLE_RATE, 70000 / SAMPLE_RATE, tmp_path / "state", outputs
+        )

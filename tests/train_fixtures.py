@@ -18,12 +18,16 @@ SAMPLE_RATE = 16000
 CLIP_SECONDS = 1.0
 
 
-def make_clips(path: Path, count: int = 16, samples: int = 16000, seed: int = 0, nan_clip: int | None = None) -> Path:
+def make_clips(
+    path: Path, count: int = 16, samples: int = 16000, seed: int = 0, nan_clip: int | None = None
+) -> Path:
     """Decaying tones with a little noise, float32 [count, samples], as clips.npy."""
     rng = np.random.default_rng(seed)
     t = np.arange(samples) / SAMPLE_RATE
     freqs = rng.uniform(80.0, 800.0, size=(count, 1))
-    clips = 0.5 * np.sin(2 * np.pi * freqs * t) * np.exp(-4.0 * t) + 0.01 * rng.standard_normal((count, samples))
+    clips = 0.5 * np.sin(2 * np.pi * freqs * t) * np.exp(-4.0 * t) + 0.01 * rng.standard_normal(
+        (count, samples)
+    )
     clips = clips.astype(np.float32)
     if nan_clip is not None:
         clips[nan_clip, 100:200] = np.nan
@@ -34,18 +38,28 @@ def make_clips(path: Path, count: int = 16, samples: int = 16000, seed: int = 0,
 
 def tiny_config(**overrides) -> dict:
     config = {
-        "model_size": 2, "batch_size": 2, "steps": 4, "n_critic": 1, "checkpoint_every": 2,
-        "preview_count": 2, "threads": 1, "device": "cpu", "seed": 0,
-    }  # fmt: skip
+        "model_size": 2,
+        "batch_size": 2,
+        "steps": 4,
+        "n_critic": 1,
+        "checkpoint_every": 2,
+        "preview_count": 2,
+        "threads": 1,
+        "device": "cpu",
+        "seed": 0,
+    }
     config.update(overrides)
     return config
 
 
 def outputs_in(folder: Path) -> TrainOutputs:
     return TrainOutputs(
-        generator=folder / "generator.pt", losses=folder / "losses.csv", loss_curve=folder / "loss_curve.png",
-        quality=folder / "quality.csv", previews=folder / "previews",
-    )  # fmt: skip
+        generator=folder / "generator.pt",
+        losses=folder / "losses.csv",
+        loss_curve=folder / "loss_curve.png",
+        quality=folder / "quality.csv",
+        previews=folder / "previews",
+    )
 
 
 class TrainingProcess:
@@ -55,12 +69,25 @@ class TrainingProcess:
     """
 
     def __init__(self, clips: Path, state_root: Path, out: Path, config: dict, log: Path):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+        env = dict(
+            os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
+        )
         command = [
-            sys.executable, "-m", "audiogan.train", str(clips), "--state-root", str(state_root), "--out", str(out),
-            "--sample-rate", str(SAMPLE_RATE), "--clip-seconds", str(CLIP_SECONDS),
-            "--train-config", json.dumps(config),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "audiogan.train",
+            str(clips),
+            "--state-root",
+            str(state_root),
+            "--out",
+            str(out),
+            "--sample-rate",
+            str(SAMPLE_RATE),
+            "--clip-seconds",
+            str(CLIP_SECONDS),
+            "--train-config",
+            json.dumps(config),
+        ]
         self.log = log
         with open(log, "w") as handle:
             self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=handle)
@@ -82,4 +109,6 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 def loss_values(path: Path) -> np.ndarray:
     """The loss columns of a losses.csv (without it_per_s, which is a timing)."""
     rows = read_rows(path)
-    return np.array([[float(r[k]) for k in ("step", "d_loss", "g_loss", "gradient_penalty", "wasserstein")] for r in rows])
+    return np.array(
+        [[float(r[k]) for k in ("step", "d_loss", "g_loss", "gradient_penalty", "wasserstein")] for r in rows]
+    )

@@ -121,11 +121,18 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what `rng_state` captured (CUDA states only when the device count matches)."""
-    random.setstate((state["python_version"], tuple(int(v) for v in state["python"].tolist()), state["python_gauss"]))
-    np.random.set_state((
-        state["numpy_kind"], state["numpy"].numpy().astype(np.uint32), state["numpy_pos"],
-        state["numpy_has_gauss"], state["numpy_cached"],
-    ))  # fmt: skip
+    random.setstate(
+        (state["python_version"], tuple(int(v) for v in state["python"].tolist()), state["python_gauss"])
+    )
+    np.random.set_state(
+        (
+            state["numpy_kind"],
+            state["numpy"].numpy().astype(np.uint32),
+            state["numpy_pos"],
+            state["numpy_has_gauss"],
+            state["numpy_cached"],
+        )
+    )
     torch.set_rng_state(state["torch"])
     cuda = state.get("cuda")
     if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
@@ -146,14 +153,17 @@ def save_generator(
 ) -> None:
     """Write the generator file that render and evaluate load (format in docs/architecture.md)."""
     weights = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
-    save_checkpoint(path, {
-        "generator": weights,
-        "model": asdict(model_config),
-        "sample_rate": int(sample_rate),
-        "clip_seconds": float(clip_seconds),
-        "step": int(step),
-        "config": dict(config),
-    })  # fmt: skip
+    save_checkpoint(
+        path,
+        {
+            "generator": weights,
+            "model": asdict(model_config),
+            "sample_rate": int(sample_rate),
+            "clip_seconds": float(clip_seconds),
+            "step": int(step),
+            "config": dict(config),
+        },
+    )
 
 
 def load_generator(

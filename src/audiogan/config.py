@@ -16,6 +16,8 @@ import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+MIN_CLIP_SAMPLES = 1024
+MAX_CLIP_SAMPLES = 65536  # WaveGAN's longest slice (audiogan.model.slice_length_for)
 
 
 class ConfigError(ValueError):
@@ -103,8 +105,14 @@ def _check_semantics(config: dict[str, Any]) -> None:
                 f"invalid config: sources[{index}]({source['name']}).min_seconds must not exceed max_seconds"
             )
     audio = config["audio"]
-    if audio["hop_seconds"] > 0 and audio["clip_seconds"] * audio["sample_rate"] < 1024:
-        raise ConfigError("invalid config: audio.clip_seconds is too short for the sample rate (under 1024 samples)")
+    clip_samples = round(audio["clip_seconds"] * audio["sample_rate"])
+    if not MIN_CLIP_SAMPLES <= clip_samples <= MAX_CLIP_SAMPLES:
+        longest = MAX_CLIP_SAMPLES / audio["sample_rate"]
+        raise ConfigError(
+            f"invalid config: audio.clip_seconds: {audio['clip_seconds']} s at {audio['sample_rate']} Hz is "
+            f"{clip_samples} samples; allowed: {MIN_CLIP_SAMPLES} to {MAX_CLIP_SAMPLES} (WaveGAN's longest "
+            f"slice), i.e. at most {longest:.3f} s at this rate"
+        )
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:

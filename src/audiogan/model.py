@@ -41,6 +41,12 @@ class ModelConfig:
             raise ValueError(f"slice_length must be one of {SLICE_LENGTHS}, got {self.slice_length}")
         if self.model_size < 1 or self.latent_dim < 1 or self.channels < 1 or self.phase_shuffle < 0:
             raise ValueError(f"invalid model config: {self}")
+        # Reflect padding needs the shift to be shorter than the last shuffled layer (slice / 256).
+        if self.phase_shuffle >= self.slice_length // 256:
+            raise ValueError(
+                f"phase_shuffle ({self.phase_shuffle}) must be below {self.slice_length // 256} "
+                f"for {self.slice_length}-sample slices"
+            )
 
 
 def slice_length_for(num_samples: int) -> int:
@@ -49,8 +55,8 @@ def slice_length_for(num_samples: int) -> int:
         if num_samples <= length:
             return length
     raise ValueError(
-        f"clips of {num_samples} samples are longer than WaveGAN's longest output ({SLICE_LENGTHS[-1]} samples); "
-        "lower audio.clip_seconds or audio.sample_rate"
+        f"clips of {num_samples} samples are longer than WaveGAN's longest output "
+        f"({SLICE_LENGTHS[-1]} samples); lower audio.clip_seconds or audio.sample_rate"
     )
 
 

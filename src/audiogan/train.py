@@ -75,7 +75,8 @@ log = logging.getLogger(__name__)
 LOSS_COLUMNS = ("step", "d_loss", "g_loss", "gradient_penalty", "wasserstein", "it_per_s")
 QUALITY_COLUMNS = ("step", "fd_mel")
 # Settings that do not change what is computed up to a given step: changing them continues a run.
-NOT_PART_OF_RUN = ("steps", "checkpoint_every", "keep_checkpoints", "preview_count", "threads")
+# (gpu_model only steers the scheduler.)
+NOT_PART_OF_RUN = ("steps", "checkpoint_every", "keep_checkpoints", "preview_count", "threads", "gpu_model")
 QUALITY_REAL_CLIPS = 256  # training clips the preview batch is compared with (fixed, seeded)
 PREVIEW_GAP_SECONDS = 0.25  # silence between the clips of a preview file
 LOG_INTERVAL_S = 15.0
@@ -114,7 +115,9 @@ def train_settings(train_config: Mapping[str, Any]) -> dict[str, Any]:
     schema = load_schema()["properties"]["train"]["properties"]
     unknown = sorted(set(train_config) - set(schema))
     if unknown:
-        raise ConfigError(f"train: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(schema))}")
+        raise ConfigError(
+            f"train: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(schema))}"
+        )
     settings = {key: copy.deepcopy(spec.get("default")) for key, spec in schema.items()}
     settings.update(copy.deepcopy(dict(train_config)))
     return settings
@@ -129,7 +132,12 @@ def dataset_identity(clips_path: str | os.PathLike) -> dict[str, Any]:
         digest.update(handle.read(_DATASET_HASH_BYTES))
         handle.seek(max(0, size - _DATASET_HASH_BYTES))
         digest.update(handle.read(_DATASET_HASH_BYTES))
-    return {"shape": list(clips.shape), "dtype": str(clips.dtype), "bytes": size, "sha256_ends": digest.hexdigest()}
+    return {
+        "shape": list(clips.shape),
+        "dtype": str(clips.dtype),
+        "bytes": size,
+        "sha256_ends": digest.hexdigest(),
+    }
 
 
 def code_identity() -> str:
@@ -175,7 +183,7 @@ def _short_hash(identity: dict[str, Any]) -> str:
 
 
 def resolve_device(setting: str) -> str:
-    """"cuda" or "cpu" for the `device` setting (auto: CUDA when PyTorch sees a GPU)."""
+    """The device kind ("cuda" or "cpu") for the `device` setting; auto: CUDA when PyTorch sees a GPU."""
     if setting == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if setting == "cuda" and not torch.cuda.is_available():
@@ -219,7 +227,9 @@ class ClipBatches:
 def open_clips(clips_path: str | os.PathLike) -> np.ndarray:
     clips = np.load(clips_path, mmap_mode="r")
     if clips.ndim != 2 or clips.shape[0] == 0 or clips.shape[1] == 0:
-        raise ValueError(f"{clips_path}: expected a non-empty [n_clips, clip_samples] array, got shape {clips.shape}")
+        raise ValueError(
+            f"{clips_path}: expected a non-empty [n_clips, clip_samples] array, got shape {clips.shape}"
+        )
     return clips
 
 
@@ -239,7 +249,9 @@ class StopRequest:
         if self.signal is not None:
             raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopping without a checkpoint")
         self.signal = signum
-        log.warning("received %s: finishing this step, then writing a checkpoint", signal.Signals(signum).name)
+        log.warning(
+            "received %s: finishing this step, then writing a checkpoint", signal.Signals(signum).name
+        )
 
     @contextlib.contextmanager
     def installed(self) -> Iterator["StopRequest"]:
@@ -292,10 +304,18 @@ def preserved_rng() -> Iterator[None]:
 class Previews:
     """Fixed latent vectors rendered at each checkpoint, and the FD-mel of that batch."""
 
-    def __init__(self, clips: np.ndarray, count: int, latent_dim: int, seed: int, sample_rate: int,
-                 clip_samples: int, folder: Path):  # fmt: skip
-        self.clips, self.sample_rate, self.clip_samples, self.folder = clips, sample_rate, clip_samples, folder
-        self.seed = seed
+    def __init__(
+        self,
+        clips: np.ndarray,
+        count: int,
+        latent_dim: int,
+        seed: int,
+        sample_rate: int,
+        clip_samples: int,
+        folder: Path,
+    ):
+        self.clips, self.seed, self.folder = clips, seed, folder
+        self.sample_rate, self.clip_samples = sample_rate, clip_samples
         latents = torch.Generator().manual_seed(seed)
         self.z = torch.rand(count, latent_dim, generator=latents) * 2.0 - 1.0
         self._real_features: np.ndarray | None = None
@@ -308,7 +328,9 @@ class Previews:
 
         if self._real_features is None:
             rng = np.random.default_rng(self.seed)
-            rows = np.sort(rng.choice(len(self.clips), min(len(self.clips), QUALITY_REAL_CLIPS), replace=False))
+            rows = np.sort(
+                rng.choice(len(self.clips), min(len(self.clips), QUALITY_REAL_CLIPS), replace=False)
+            )
             real = np.asarray(self.clips[rows], dtype=np.float32)[:, : self.clip_samples]
             self._real_features = clip_features(real, self.sample_rate)
         return self._real_features
@@ -348,29 +370,42 @@ def train(
 ) -> None:
     """Train (or resume) in this process; under torchrun, as one rank of the data-parallel group."""
     cfg = train_settings(train_config)
+    clips_path, state_root = Path(clips_path), Path(state_root)
     ctx = distributed.setup(resolve_device(cfg["device"]))
     try:
         with StopRequest().installed() as stop:
-            _train(ctx, stop, Path(clips_path), cfg, int(sample_rate), float(clip_seconds), Path(state_root), outputs)
+            _train(ctx, stop, clips_path, cfg, int(sample_rate), float(clip_seconds), state_root, outputs)
         distributed.barrier()
     finally:
         distributed.teardown()
 
 
-def _train(ctx: distributed.Dist, stop: StopRequest, clips_path: Path, cfg: dict[str, Any], sample_rate: int,
-           clip_seconds: float, state_root: Path, outputs: TrainOutputs) -> None:  # fmt: skip
+def _train(
+    ctx: distributed.Dist,
+    stop: StopRequest,
+    clips_path: Path,
+    cfg: dict[str, Any],
+    sample_rate: int,
+    clip_seconds: float,
+    state_root: Path,
+    outputs: TrainOutputs,
+) -> None:
     device, main = ctx.device, ctx.is_main
     batch_size, steps = cfg["batch_size"], cfg["steps"]
     if batch_size % ctx.world_size:
-        raise ConfigError(f"train.batch_size ({batch_size}) must be divisible by the {ctx.world_size} processes")
+        raise ConfigError(
+            f"train.batch_size ({batch_size}) must be divisible by the {ctx.world_size} processes"
+        )
     local = slice(ctx.rank * batch_size // ctx.world_size, (ctx.rank + 1) * batch_size // ctx.world_size)
 
     clips = open_clips(clips_path)
     clip_samples = min(clips.shape[1], round(clip_seconds * sample_rate))
     model_config = ModelConfig(
-        model_size=cfg["model_size"], latent_dim=cfg["latent_dim"],
-        slice_length=slice_length_for(clips.shape[1]), phase_shuffle=cfg["phase_shuffle"],
-    )  # fmt: skip
+        model_size=cfg["model_size"],
+        latent_dim=cfg["latent_dim"],
+        slice_length=slice_length_for(clips.shape[1]),
+        phase_shuffle=cfg["phase_shuffle"],
+    )
     identity = run_identity(cfg, sample_rate, clip_seconds, clips_path)
     state_dir = state_root / _short_hash(identity)
     if device.type == "cpu":
@@ -390,6 +425,13 @@ def _train(ctx: distributed.Dist, stop: StopRequest, clips_path: Path, cfg: dict
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg["learning_rate"], betas=betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=cfg["learning_rate"], betas=betas)
 
+    if main:
+        # Where the job ran and which GPUs the scheduler gave it: the first thing to check on a cluster.
+        log.info(
+            "environment: SLURM_JOB_ID=%s CUDA_VISIBLE_DEVICES=%s",
+            os.environ.get("SLURM_JOB_ID", "-"),
+            os.environ.get("CUDA_VISIBLE_DEVICES", "-"),
+        )
     step, losses, quality = 0, [], []
     found = latest_checkpoint(state_dir, max_step=steps)
     if found:
@@ -403,13 +445,23 @@ def _train(ctx: distributed.Dist, stop: StopRequest, clips_path: Path, cfg: dict
         if main:
             log.info("resuming run %s from %s (step %d of %d)", state_dir.name, path, step, steps)
     elif main:
-        log.info("starting run %s in %s: %d steps, d=%d, slice %d, batch %d on %d %s process(es)",
-                 state_dir.name, state_dir, steps, cfg["model_size"], model_config.slice_length, batch_size,
-                 ctx.world_size, device.type)  # fmt: skip
+        log.info(
+            "starting run %s in %s: %d steps, d=%d, slice %d, batch %d on %d %s process(es)",
+            state_dir.name,
+            state_dir,
+            steps,
+            cfg["model_size"],
+            model_config.slice_length,
+            batch_size,
+            ctx.world_size,
+            device.type,
+        )
 
     live_losses, live_quality = state_dir / "losses.csv", state_dir / "quality.csv"
-    previews = Previews(clips, cfg["preview_count"], cfg["latent_dim"], cfg["seed"], sample_rate, clip_samples,
-                        state_dir / "previews")  # fmt: skip
+    previews = Previews(
+        clips, cfg["preview_count"], cfg["latent_dim"], cfg["seed"], sample_rate, clip_samples,
+        state_dir / "previews",
+    )  # fmt: skip
     if main:
         state_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(state_dir)
@@ -424,18 +476,21 @@ def _train(ctx: distributed.Dist, stop: StopRequest, clips_path: Path, cfg: dict
             quality.append((at_step, fd))
             append_rows(live_quality, [quality[-1]])
             log.info("step %d: preview %s, FD-mel %.3f", at_step, previews.path(at_step).name, fd)
-        save_checkpoint(checkpoint_path(state_dir, at_step), {
-            "step": at_step,
-            "generator": generator.state_dict(),
-            "critic": critic.state_dict(),
-            "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict(),
-            "rng": rng_state(),
-            "losses": torch.tensor(losses, dtype=torch.float64).reshape(-1, len(LOSS_COLUMNS)),
-            "quality": torch.tensor(quality, dtype=torch.float64).reshape(-1, len(QUALITY_COLUMNS)),
-            "config": cfg,
-            "model": asdict(model_config),
-        })  # fmt: skip
+        save_checkpoint(
+            checkpoint_path(state_dir, at_step),
+            {
+                "step": at_step,
+                "generator": generator.state_dict(),
+                "critic": critic.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "rng": rng_state(),
+                "losses": torch.tensor(losses, dtype=torch.float64).reshape(-1, len(LOSS_COLUMNS)),
+                "quality": torch.tensor(quality, dtype=torch.float64).reshape(-1, len(QUALITY_COLUMNS)),
+                "config": cfg,
+                "model": asdict(model_config),
+            },
+        )
         prune_checkpoints(state_dir, cfg["keep_checkpoints"], at_step)
 
     # The networks as trained: DDP averages gradients across ranks (its hooks fire on the single
@@ -526,7 +581,12 @@ def _train(ctx: distributed.Dist, stop: StopRequest, clips_path: Path, cfg: dict
             distributed.barrier()
         if stopping:
             if main:
-                log.warning("stopped at step %d of %d; the checkpoint is in %s; rerun to resume", step, steps, state_dir)
+                log.warning(
+                    "stopped at step %d of %d; the checkpoint is in %s; rerun to resume",
+                    step,
+                    steps,
+                    state_dir,
+                )
             raise Preempted()
         # The rate counts the bookkeeping above but not the time spent writing a checkpoint.
         window_start, window_steps = (time.perf_counter() if checkpoint_due else now), 0
@@ -534,26 +594,43 @@ def _train(ctx: distributed.Dist, stop: StopRequest, clips_path: Path, cfg: dict
     if main:
         if not previews.path(step).exists() or not any(int(s) == step for s, _ in quality):
             save(step, with_preview=True)  # e.g. a run resumed from a preemption checkpoint at its last step
-        _finalize(generator, model_config, cfg, sample_rate, clip_seconds, step, losses, quality, previews, outputs)
+        _finalize(
+            generator, model_config, cfg, sample_rate, clip_seconds, step, losses, quality, previews, outputs
+        )
+
+
+_PROGRESS = "step %d/%d  d_loss %.4f  g_loss %.4f  gp %.4f  W %.4f  %.2f it/s  ETA %s"
 
 
 def _log_progress(row: tuple, steps: int, rate: float) -> None:
     step, d_loss, g_loss, penalty, wasserstein, _ = row
     eta = (steps - step) / rate if rate > 0 else math.inf
-    log.info("step %d/%d  d_loss %.4f  g_loss %.4f  gp %.4f  W %.4f  %.2f it/s  ETA %s",
-             step, steps, d_loss, g_loss, penalty, wasserstein, rate, _duration(eta))  # fmt: skip
+    log.info(_PROGRESS, step, steps, d_loss, g_loss, penalty, wasserstein, rate, _duration(eta))
 
 
 def _duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
     seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
-def _finalize(generator: WaveGANGenerator, model_config: ModelConfig, cfg: dict[str, Any], sample_rate: int,
-              clip_seconds: float, step: int, losses: list, quality: list, previews: Previews,
-              outputs: TrainOutputs) -> None:  # fmt: skip
+def _finalize(
+    generator: WaveGANGenerator,
+    model_config: ModelConfig,
+    cfg: dict[str, Any],
+    sample_rate: int,
+    clip_seconds: float,
+    step: int,
+    losses: list,
+    quality: list,
+    previews: Previews,
+    outputs: TrainOutputs,
+) -> None:
     """Write the declared outputs from the finished run (each atomically)."""
     from .plots import plot_training_curves
 
@@ -594,26 +671,39 @@ def launch_training(
     """
     cfg = train_settings(train_config)
     if cfg["batch_size"] % cfg["gpus"]:
-        raise ConfigError(f"train.batch_size ({cfg['batch_size']}) must be divisible by train.gpus ({cfg['gpus']})")
+        raise ConfigError(
+            f"train.batch_size ({cfg['batch_size']}) must be divisible by train.gpus ({cfg['gpus']})"
+        )
     if cfg["gpus"] > 1 and not distributed.inside_torchrun():
         _launch_workers(clips_path, cfg, sample_rate, clip_seconds, state_root, outputs, log_path)
         return
     train(clips_path, cfg, sample_rate, clip_seconds, state_root, outputs)
 
 
-def _worker_command(clips_path, cfg, sample_rate, clip_seconds, state_root, outputs: TrainOutputs) -> list[str]:
-    args = [str(clips_path), "--train-config", json.dumps(cfg), "--sample-rate", str(sample_rate),
-            "--clip-seconds", repr(float(clip_seconds)), "--state-root", str(state_root)]  # fmt: skip
+def _worker_command(
+    clips_path, cfg, sample_rate, clip_seconds, state_root, outputs: TrainOutputs
+) -> list[str]:
+    """torchrun with one worker per GPU, each running this module's CLI (no shell involved)."""
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={cfg['gpus']}",
+    ]
+    args = [str(clips_path), "--train-config", json.dumps(cfg), "--state-root", str(state_root)]
+    args += ["--sample-rate", str(sample_rate), "--clip-seconds", repr(float(clip_seconds))]
     for name, value in asdict(outputs).items():
         args += [f"--{name.replace('_', '-')}", str(value)]
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(cfg["gpus"]),
-            "-m", "audiogan.train", *args]  # fmt: skip
+    return [*torchrun, "-m", "audiogan.train", *args]
 
 
 def _launch_workers(clips_path, cfg, sample_rate, clip_seconds, state_root, outputs, log_path) -> None:
     device = resolve_device(cfg["device"])
     if device == "cuda" and torch.cuda.device_count() < cfg["gpus"]:
-        raise RuntimeError(f"train.gpus is {cfg['gpus']} but only {torch.cuda.device_count()} CUDA GPU(s) are visible")
+        raise RuntimeError(
+            f"train.gpus is {cfg['gpus']} but only {torch.cuda.device_count()} CUDA GPU(s) are visible"
+        )
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
@@ -621,8 +711,9 @@ def _launch_workers(clips_path, cfg, sample_rate, clip_seconds, state_root, outp
         env.setdefault("OMP_NUM_THREADS", str(max(1, cfg["threads"] // cfg["gpus"])))
     command = _worker_command(clips_path, cfg, sample_rate, clip_seconds, state_root, outputs)
     log.info("starting %d data-parallel %s workers with torchrun", cfg["gpus"], device)
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               errors="replace")  # fmt: skip
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
     received: list[int] = []
 
     def forward(signum: int, _frame: Any) -> None:
@@ -645,12 +736,16 @@ def _launch_workers(clips_path, cfg, sample_rate, clip_seconds, state_root, outp
         if received:
             log.warning("workers stopped by %s; rerun to resume", signal.Signals(received[0]).name)
             raise Preempted()
-        raise RuntimeError(f"training workers failed (torchrun exit status {code}); see the lines above"
-                           + (f" in {log_path}" if log_path else ""))  # fmt: skip
+        raise RuntimeError(
+            f"training workers failed (torchrun exit status {code}); see the lines above"
+            + (f" in {log_path}" if log_path else "")
+        )
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m audiogan.train", description="Train WaveGAN on clips.npy.")
+    parser = argparse.ArgumentParser(
+        prog="python -m audiogan.train", description="Train WaveGAN on clips.npy."
+    )
     parser.add_argument("clips", help="clips.npy from the segment stage")
     parser.add_argument("--state-root", required=True, help="folder for resumable state (cache/train)")
     parser.add_argument("--out", help="folder for all outputs (generator.pt, losses.csv, ...)")
@@ -659,8 +754,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sample-rate", type=int, default=16000)
     parser.add_argument("--clip-seconds", type=float, default=4.0)
     parser.add_argument("--train-config", default="{}", help="train settings as JSON")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="one train setting (YAML value), e.g. --set steps=200")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one train setting (YAML value), e.g. --set steps=200",
+    )
     parser.add_argument("--log", help="log file (besides stderr)")
     return parser.parse_args(argv)
 
@@ -674,16 +774,25 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     if distributed.inside_torchrun():
         rank = int(os.environ.get("RANK", "0"))
-        logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, stream=sys.stderr, force=True,
-                            format=f"[rank {rank}] %(levelname)s %(name)s: %(message)s")  # fmt: skip
+        logging.basicConfig(
+            level=logging.INFO if rank == 0 else logging.WARNING,
+            stream=sys.stderr,
+            force=True,
+            format=f"[rank {rank}] %(levelname)s %(name)s: %(message)s",
+        )
     else:
         setup_logging(args.log)
     cfg = json.loads(args.train_config)
     for item in args.set:
         key, _, value = item.partition("=")
         cfg[key.strip()] = yaml.safe_load(value)
-    defaults = {"generator": "generator.pt", "losses": "losses.csv", "loss_curve": "loss_curve.png",
-                "quality": "quality.csv", "previews": "previews"}  # fmt: skip
+    defaults = {
+        "generator": "generator.pt",
+        "losses": "losses.csv",
+        "loss_curve": "loss_curve.png",
+        "quality": "quality.csv",
+        "previews": "previews",
+    }
     paths = {}
     for name, filename in defaults.items():
         given = getattr(args, name)
@@ -691,7 +800,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"give --out or --{name.replace('_', '-')}")
         paths[name] = given or str(Path(args.out) / filename)
     try:
-        launch_training(args.clips, cfg, args.sample_rate, args.clip_seconds, args.state_root, TrainOutputs(**paths))
+        launch_training(
+            args.clips, cfg, args.sample_rate, args.clip_seconds, args.state_root, TrainOutputs(**paths)
+        )
     except TrainingDiverged as error:
         log.error("%s", error)
         return 1
