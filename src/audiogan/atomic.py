@@ -12,6 +12,12 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+# mkstemp creates files readable by their owner only; results must get the usual permissions
+# (0666 less the umask), like any file `open()` creates, e.g. for a shared cluster filesystem.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -31,6 +37,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     try:
         yield tmp
         _fsync_file(tmp)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from .atomic import atomic_path
 from .audio_io import AudioDecodeError, load_mono
+from .npyfile import npy_writer, write_rows
 from .tsv import read_tsv, write_tsv
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,6 @@ def _report(done: int, total: int, samples: int, sample_rate: int, elapsed: floa
 
 def _save_concatenated(path: str | os.PathLike, pieces: list[np.ndarray], total: int) -> None:
     """Write the pieces end to end as one 1-D float32 .npy, without building a concatenated copy."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-                      "shape": (total,)}  # fmt: skip
-            np.lib.format.write_array_header_1_0(handle, header)
-            for piece in pieces:
-                handle.write(np.ascontiguousarray(piece, dtype=np.float32).data)
+    with npy_writer(path, (total,)) as handle:
+        for piece in pieces:
+            write_rows(handle, piece)

@@ -1,11 +1,11 @@
 """The segment stage: cut converted audio into fixed clips, drop silence, normalize, pack.
 
 Two passes over the converted shards (memory-mapped, so nothing is loaded whole):
-1. plan: per item, the clip offsets and each clip's RMS level, from one cumulative sum of squares
-   (O(samples) however much the clips overlap); too-short items and silent clips are dropped here,
-   and a source left with no clips stops the stage before anything is written;
-2. write: the kept clips, normalized in batches, go straight into a memory-mapped `clips.npy`, so a
-   dataset larger than RAM never has to be held twice.
+1. plan: per item, the clip offsets and each clip's RMS level, from running sums of squares over
+   blocks (every sample read once however much the clips overlap); too-short items and silent clips
+   are dropped here, and a source left with no clips stops the stage before anything is written;
+2. write: the kept clips, normalized in batches of 64, are appended to `clips.npy` (written
+   sequentially by `npyfile.npy_writer`), so memory stays at one batch for any dataset size.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_write_text
 from .loudness import normalize
+from .npyfile import npy_writer, write_rows
 from .tsv import read_tsv, write_tsv
 
 log = logging.getLogger(__name__)
@@ -218,45 +219,36 @@ def _write_clips(
 ) -> list[dict[str, object]]:
     """Pass 2: normalize the kept clips batch by batch and append them to a [total, clip] .npy.
 
-    The file is written sequentially (header, then rows) rather than through a memory map: memory
-    stays at one batch either way, and plain writes avoid a page fault per 4 KiB of output.
+    `npy_writer` checks that exactly `total` clips were written before the file takes its name.
     """
     manifest: list[dict[str, object]] = []
     batch = np.empty((_BATCH_CLIPS, clip), np.float32)
     filled = 0
-    written = 0
 
     def flush(handle) -> None:
-        nonlocal filled, written
+        nonlocal filled
         if filled:
             block = normalize(batch[:filled], settings["normalize"], sample_rate=rate,
                               peak_dbfs=settings["peak_dbfs"], lufs=settings["loudness_lufs"])  # fmt: skip
-            handle.write(np.ascontiguousarray(block, dtype=np.float32).data)
-            written += filled
+            write_rows(handle, block)
             filled = 0
 
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-                      "shape": (total, clip)}  # fmt: skip
-            np.lib.format.write_array_header_1_0(handle, header)
-            for name, source in stats.items():
-                for audio_path, plans in source.shards:
-                    data = np.load(audio_path, mmap_mode="r")
-                    for plan in plans:
-                        for offset, level in zip(plan.offsets.tolist(), plan.levels.tolist()):
-                            begin = plan.start + offset
-                            batch[filled] = data[begin : begin + clip]
-                            filled += 1
-                            manifest.append({
-                                "index": len(manifest), "source": name, "file": plan.file,
-                                "offset_s": round(offset / rate, 6), "level_dbfs": f"{level:.2f}",
-                                "license": plan.license,
-                            })  # fmt: skip
-                            if filled == _BATCH_CLIPS:
-                                flush(handle)
-                    del data
-            flush(handle)
-        if written != total:  # the plan and the write disagree: never rename a wrong file into place
-            raise DatasetError(f"internal error: planned {total} clips but wrote {written}")
+    with npy_writer(path, (total, clip)) as handle:
+        for name, source in stats.items():
+            for audio_path, plans in source.shards:
+                data = np.load(audio_path, mmap_mode="r")
+                for plan in plans:
+                    for offset, level in zip(plan.offsets.tolist(), plan.levels.tolist()):
+                        begin = plan.start + offset
+                        batch[filled] = data[begin : begin + clip]
+                        filled += 1
+                        manifest.append({
+                            "index": len(manifest), "source": name, "file": plan.file,
+                            "offset_s": round(offset / rate, 6), "level_dbfs": f"{level:.2f}",
+                            "license": plan.license,
+                        })  # fmt: skip
+                        if filled == _BATCH_CLIPS:
+                            flush(handle)
+                del data
+        flush(handle)
     return manifest

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
-import hashlib
 import json
 import logging
 import math
@@ -59,7 +57,7 @@ from .checkpoint import (
     save_generator,
     set_rng_state,
 )
-from .config import ConfigError, load_schema
+from .config import ConfigError
 from .model import (
     ModelConfig,
     WaveGANCritic,
@@ -69,20 +67,16 @@ from .model import (
     gradient_penalty,
     slice_length_for,
 )
+from .previews import PREVIEW_GAP_SECONDS, Previews, preserved_rng  # noqa: F401 (re-exported)
+from .runs import identity_hash, run_id, run_identity, train_settings  # noqa: F401 (run_id re-exported)
 
 log = logging.getLogger(__name__)
 
 LOSS_COLUMNS = ("step", "d_loss", "g_loss", "gradient_penalty", "wasserstein", "it_per_s")
 QUALITY_COLUMNS = ("step", "fd_mel")
-# Settings that do not change what is computed up to a given step: changing them continues a run.
-# (gpu_model only steers the scheduler.)
-NOT_PART_OF_RUN = ("steps", "checkpoint_every", "keep_checkpoints", "preview_count", "threads", "gpu_model")
-QUALITY_REAL_CLIPS = 256  # training clips the preview batch is compared with (fixed, seeded)
-PREVIEW_GAP_SECONDS = 0.25  # silence between the clips of a preview file
 LOG_INTERVAL_S = 15.0
 CUDA_SYNC_EVERY = 10  # steps between host syncs on a GPU (loss read-back, NaN and stop checks)
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: what schedulers expect of a terminated job
-_DATASET_HASH_BYTES = 1 << 20
 
 
 class Preempted(SystemExit):
@@ -105,81 +99,6 @@ class TrainOutputs:
     loss_curve: str | os.PathLike
     quality: str | os.PathLike
     previews: str | os.PathLike
-
-
-# -- settings and run identity ---------------------------------------------------------------------
-
-
-def train_settings(train_config: Mapping[str, Any]) -> dict[str, Any]:
-    """`train_config` with the schema's defaults filled in; unknown keys are an error."""
-    schema = load_schema()["properties"]["train"]["properties"]
-    unknown = sorted(set(train_config) - set(schema))
-    if unknown:
-        raise ConfigError(
-            f"train: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(schema))}"
-        )
-    settings = {key: copy.deepcopy(spec.get("default")) for key, spec in schema.items()}
-    settings.update(copy.deepcopy(dict(train_config)))
-    return settings
-
-
-def dataset_identity(clips_path: str | os.PathLike) -> dict[str, Any]:
-    """Shape, dtype, size and a hash of the first and last MiB of clips.npy (cheap for any size)."""
-    clips = np.load(clips_path, mmap_mode="r")
-    size = os.path.getsize(clips_path)
-    digest = hashlib.sha256()
-    with open(clips_path, "rb") as handle:
-        digest.update(handle.read(_DATASET_HASH_BYTES))
-        handle.seek(max(0, size - _DATASET_HASH_BYTES))
-        digest.update(handle.read(_DATASET_HASH_BYTES))
-    return {
-        "shape": list(clips.shape),
-        "dtype": str(clips.dtype),
-        "bytes": size,
-        "sha256_ends": digest.hexdigest(),
-    }
-
-
-def code_identity() -> str:
-    """Hash of the model and training code: editing either starts a new run."""
-    digest = hashlib.sha256()
-    for name in ("model.py", "train.py"):
-        digest.update((Path(__file__).parent / name).read_bytes())
-    return digest.hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    # 10 and 10.0 are the same setting; JSON would tell them apart.
-    if isinstance(value, bool) or not isinstance(value, (int, float, list, tuple)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return float(value)
-
-
-def run_identity(
-    train_config: Mapping[str, Any], sample_rate: int, clip_seconds: float, clips_path: str | os.PathLike
-) -> dict[str, Any]:
-    """Everything that decides what step k of a run computes (not the number of steps)."""
-    settings = train_settings(train_config)
-    return {
-        "train": {k: _plain(v) for k, v in sorted(settings.items()) if k not in NOT_PART_OF_RUN},
-        "sample_rate": int(sample_rate),
-        "clip_seconds": float(clip_seconds),
-        "dataset": dataset_identity(clips_path),
-        "code": code_identity(),
-    }
-
-
-def run_id(
-    train_config: Mapping[str, Any], sample_rate: int, clip_seconds: float, clips_path: str | os.PathLike
-) -> str:
-    """A short hash of `run_identity`: the name of the run's state folder."""
-    return _short_hash(run_identity(train_config, sample_rate, clip_seconds, clips_path))
-
-
-def _short_hash(identity: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def resolve_device(setting: str) -> str:
@@ -288,69 +207,6 @@ def append_rows(path: str | os.PathLike, rows: list) -> None:
         handle.write("".join(_csv_row(r) for r in rows))
 
 
-# -- previews and quality --------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def preserved_rng() -> Iterator[None]:
-    """Run a block without disturbing the training RNG streams (previews must not change the run)."""
-    state = rng_state()
-    try:
-        yield
-    finally:
-        set_rng_state(state)
-
-
-class Previews:
-    """Fixed latent vectors rendered at each checkpoint, and the FD-mel of that batch."""
-
-    def __init__(
-        self,
-        clips: np.ndarray,
-        count: int,
-        latent_dim: int,
-        seed: int,
-        sample_rate: int,
-        clip_samples: int,
-        folder: Path,
-    ):
-        self.clips, self.seed, self.folder = clips, seed, folder
-        self.sample_rate, self.clip_samples = sample_rate, clip_samples
-        latents = torch.Generator().manual_seed(seed)
-        self.z = torch.rand(count, latent_dim, generator=latents) * 2.0 - 1.0
-        self._real_features: np.ndarray | None = None
-
-    def path(self, step: int) -> Path:
-        return self.folder / f"step_{step:06d}.wav"
-
-    def real_features(self) -> np.ndarray:
-        from .features import clip_features
-
-        if self._real_features is None:
-            rng = np.random.default_rng(self.seed)
-            rows = np.sort(
-                rng.choice(len(self.clips), min(len(self.clips), QUALITY_REAL_CLIPS), replace=False)
-            )
-            real = np.asarray(self.clips[rows], dtype=np.float32)[:, : self.clip_samples]
-            self._real_features = clip_features(real, self.sample_rate)
-        return self._real_features
-
-    def write(self, generator: WaveGANGenerator, step: int) -> float:
-        """Write previews/step_NNNNNN.wav and return the FD-mel of the batch (NaN under 2 clips)."""
-        from .audio_io import write_audio
-        from .features import clip_features
-        from .frechet import frechet_distance
-
-        device = next(generator.parameters()).device
-        with preserved_rng(), torch.no_grad():
-            audio = generator(self.z.to(device)).float().cpu().numpy()[:, 0, : self.clip_samples]
-            gap = np.zeros((len(audio), round(PREVIEW_GAP_SECONDS * self.sample_rate)), np.float32)
-            write_audio(self.path(step), np.concatenate([audio, gap], axis=1).reshape(-1), self.sample_rate)
-            if len(audio) < 2:
-                return math.nan
-            return frechet_distance(clip_features(audio, self.sample_rate), self.real_features())
-
-
 # -- the training loop -----------------------------------------------------------------------------
 
 
@@ -407,7 +263,7 @@ def _train(
         phase_shuffle=cfg["phase_shuffle"],
     )
     identity = run_identity(cfg, sample_rate, clip_seconds, clips_path)
-    state_dir = state_root / _short_hash(identity)
+    state_dir = state_root / identity_hash(identity)
     if device.type == "cpu":
         torch.set_num_threads(max(1, cfg["threads"] // ctx.world_size))
     else:

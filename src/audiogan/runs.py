@@ -1,0 +1,97 @@
+"""Run identity: which training run a set of settings, data and code belongs to.
+
+The run id names the folder of resumable state (`cache/train/<run_id>/`). It hashes everything
+that changes what step k computes, but not the number of steps: raising `steps` continues the
+same run, while any other change (settings, data, model or training code) starts a new one.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .config import ConfigError, load_schema
+
+# Settings that do not change what is computed up to a given step: changing them continues a run.
+# (gpu_model only steers the scheduler.)
+NOT_PART_OF_RUN = ("steps", "checkpoint_every", "keep_checkpoints", "preview_count", "threads", "gpu_model")
+_DATASET_HASH_BYTES = 1 << 20
+
+
+def train_settings(train_config: Mapping[str, Any]) -> dict[str, Any]:
+    """`train_config` with the schema's defaults filled in; unknown keys are an error."""
+    schema = load_schema()["properties"]["train"]["properties"]
+    unknown = sorted(set(train_config) - set(schema))
+    if unknown:
+        raise ConfigError(
+            f"train: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(schema))}"
+        )
+    settings = {key: copy.deepcopy(spec.get("default")) for key, spec in schema.items()}
+    settings.update(copy.deepcopy(dict(train_config)))
+    return settings
+
+
+def dataset_identity(clips_path: str | os.PathLike) -> dict[str, Any]:
+    """Shape, dtype, size and a hash of the first and last MiB of clips.npy (cheap for any size)."""
+    clips = np.load(clips_path, mmap_mode="r")
+    size = os.path.getsize(clips_path)
+    digest = hashlib.sha256()
+    with open(clips_path, "rb") as handle:
+        digest.update(handle.read(_DATASET_HASH_BYTES))
+        handle.seek(max(0, size - _DATASET_HASH_BYTES))
+        digest.update(handle.read(_DATASET_HASH_BYTES))
+    return {
+        "shape": list(clips.shape),
+        "dtype": str(clips.dtype),
+        "bytes": size,
+        "sha256_ends": digest.hexdigest(),
+    }
+
+
+def code_identity() -> str:
+    """Hash of the model and training code: editing either starts a new run."""
+    digest = hashlib.sha256()
+    for name in ("model.py", "train.py"):
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    # 10 and 10.0 are the same setting; JSON would tell them apart.
+    if isinstance(value, bool) or not isinstance(value, (int, float, list, tuple)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return float(value)
+
+
+def run_identity(
+    train_config: Mapping[str, Any], sample_rate: int, clip_seconds: float, clips_path: str | os.PathLike
+) -> dict[str, Any]:
+    """Everything that decides what step k of a run computes (not the number of steps)."""
+    settings = train_settings(train_config)
+    return {
+        "train": {k: _plain(v) for k, v in sorted(settings.items()) if k not in NOT_PART_OF_RUN},
+        "sample_rate": int(sample_rate),
+        "clip_seconds": float(clip_seconds),
+        "dataset": dataset_identity(clips_path),
+        "code": code_identity(),
+    }
+
+
+def run_id(
+    train_config: Mapping[str, Any], sample_rate: int, clip_seconds: float, clips_path: str | os.PathLike
+) -> str:
+    """A short hash of `run_identity`: the name of the run's state folder."""
+    return identity_hash(run_identity(train_config, sample_rate, clip_seconds, clips_path))
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    """The run id for a `run_identity`: 12 hex digits of its hash."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
