@@ -17,7 +17,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# torch first, pinned, so the project's torch range is already satisfied and pip pulls no CUDA build.
+# torch first, so the project's torch range is already satisfied when the package is installed.
+# An existing torch (e.g. a CUDA build on a GPU machine) is kept; otherwise the pinned CPU build.
 python3 -m pip install -q --upgrade pip
-python3 -m pip install -q "torch==2.13.0"
+python3 -c "import torch" 2>/dev/null || python3 -m pip install -q "torch==2.13.0"
 python3 -m pip install -q -e ".[test,slurm]"

@@ -54,7 +54,8 @@ def fetch_source(source: dict[str, Any], cache_dir: Path) -> FetchResult:
     if kind not in KINDS:
         raise SourceError(f"source {source.get('name')!r}: unknown kind {kind!r}; allowed: {', '.join(KINDS)}")
     module = importlib.import_module(f"{__name__}.{kind}")
-    cache_dir = Path(cache_dir)
+    # Absolute, so that kinds can compare and store paths freely (items.tsv lists absolute paths).
+    cache_dir = Path(cache_dir).expanduser().resolve()
     cache_dir.mkdir(parents=True, exist_ok=True)
     return module.fetch(source, cache_dir)
 
