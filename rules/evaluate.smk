@@ -10,7 +10,7 @@ rule evaluate:
     log:
         "logs/evaluate.log",
     conda:
-        "../envs/train.yaml"
+        "../envs/model.yaml"
     resources:
         runtime=60,
         mem_mb=8000,

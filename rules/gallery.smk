@@ -12,7 +12,7 @@ rule gallery:
     log:
         "logs/gallery.log",
     conda:
-        "../envs/audio.yaml"
+        "../envs/model.yaml"
     params:
         config=config,
     message:
@@ -34,7 +34,7 @@ rule pack:
     log:
         "logs/pack.log",
     conda:
-        "../envs/audio.yaml"
+        "../envs/model.yaml"
     params:
         config=config,
     message:

@@ -9,7 +9,7 @@ rule render:
     log:
         "logs/render.log",
     conda:
-        "../envs/train.yaml"
+        "../envs/model.yaml"
     resources:
         runtime=60,
         mem_mb=4000,

@@ -14,7 +14,7 @@ rule train:
     # A preempted (SIGTERM) job checkpoints and exits non-zero; the retry resumes from there.
     retries: 2
     conda:
-        "../envs/train.yaml"
+        "../envs/model.yaml"
     threads: config["train"]["threads"]
     resources:
         runtime=1440,
