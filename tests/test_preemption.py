@@ -74,3 +74,36 @@ def test_sigterm_checkpoints_and_the_retry_resumes(tmp_path):
     assert 0 < resumed_at < STEPS
     final = torch.load(workdir / "results" / "model" / "generator.pt", weights_only=True)
     assert final["step"] == STEPS
+
+
+def test_raising_steps_continues_the_run_and_reruns_nothing_upstream(tmp_path):
+    from workflow_helpers import planned_jobs, snakemake
+
+    workdir = copy_workflow(tmp_path / "wf")
+    config = {
+        "sources": [{"name": "drums", "kind": "demo", "tracks": 1, "min_seconds": 4, "max_seconds": 4}],
+        "audio": {"clip_seconds": 1.0, "hop_seconds": 0.5},
+        "train": {"model_size": 2, "batch_size": 2, "steps": 4, "checkpoint_every": 2, "preview_count": 2,
+                  "threads": 1, "device": "cpu"},
+    }  # fmt: skip
+    write_config(workdir, config)
+    target = "results/model/generator.pt"
+    snakemake(workdir, "--cores", "2", target)
+    run_folders = sorted((workdir / "cache" / "train").iterdir())
+
+    config["train"]["steps"] = 6
+    write_config(workdir, config)
+    assert planned_jobs(workdir, target) == {"train": 1}
+    snakemake(workdir, "--cores", "2", target)
+    log = (workdir / "logs" / "train.log").read_text()
+    assert "resuming run" in log and "(step 4 of 6)" in log
+    assert sorted((workdir / "cache" / "train").iterdir()) == run_folders  # the same run, continued
+    assert torch.load(workdir / target, weights_only=True)["step"] == 6
+    losses = (workdir / "results" / "model" / "losses.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in losses[1:]] == ["1", "2", "3", "4", "5", "6"]  # whole history
+
+    config["train"]["learning_rate"] = 2e-4  # any other setting: a fresh run
+    write_config(workdir, config)
+    snakemake(workdir, "--cores", "2", target)
+    assert "starting run" in (workdir / "logs" / "train.log").read_text()
+    assert len(list((workdir / "cache" / "train").iterdir())) == len(run_folders) + 1
