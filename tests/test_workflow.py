@@ -116,26 +116,23 @@ def test_second_run_does_nothing(workflow):
     assert planned_jobs(workdir) == {}
 
 
-def test_segmentation_change_reruns_segment_train_render_only(workflow, tmp_path):
-    workdir, config = workflow
-    changed = dict(config, audio=dict(config["audio"], hop_seconds=0.25))
-    write_config(workdir, changed)
+def jobs_after_config_change(workdir, config, section: str, **changes) -> dict[str, int]:
+    """What a rerun would execute with `config[section]` updated; the config is restored after."""
+    write_config(workdir, {**config, section: {**config[section], **changes}})
     try:
-        jobs = planned_jobs(workdir)
+        return planned_jobs(workdir)
     finally:
         write_config(workdir, config)
+
+
+def test_segmentation_change_reruns_segment_train_render_only(workflow):
+    jobs = jobs_after_config_change(*workflow, "audio", hop_seconds=0.25)
     assert {"segment", "train", "render"} <= set(jobs)
     assert "download" not in jobs and "convert" not in jobs
 
 
 def test_render_count_change_reruns_only_rendering(workflow):
-    workdir, config = workflow
-    changed = dict(config, render=dict(config["render"], count=4))
-    write_config(workdir, changed)
-    try:
-        jobs = planned_jobs(workdir)
-    finally:
-        write_config(workdir, config)
+    jobs = jobs_after_config_change(*workflow, "render", count=4)
     assert "render" in jobs
     assert not {"download", "convert", "segment", "train"} & set(jobs)
 
