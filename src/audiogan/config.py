@@ -115,6 +115,21 @@ def _check_semantics(config: dict[str, Any]) -> None:
         )
 
 
+def section_settings(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """One config section (e.g. `audio`) with the schema's defaults filled in; unknown keys are an error.
+
+    For library functions called with a section directly (tests, benchmarks, torchrun workers)
+    rather than through a validated config.
+    """
+    schema = load_schema()["properties"][section]["properties"]
+    unknown = sorted(set(values) - set(schema))
+    if unknown:
+        raise ConfigError(f"{section}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(schema))}")
+    settings = {key: copy.deepcopy(spec.get("default")) for key, spec in schema.items()}
+    settings.update(copy.deepcopy(dict(values)))
+    return settings
+
+
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML config file and validate it."""
     with open(path, encoding="utf-8") as handle:

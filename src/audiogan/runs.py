@@ -7,7 +7,6 @@ same run, while any other change (settings, data, model or training code) starts
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -16,7 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .config import ConfigError, load_schema
+from .config import section_settings
 
 # Settings that do not change what is computed up to a given step: changing them continues a run.
 # (gpu_model only steers the scheduler.)
@@ -26,15 +25,7 @@ _DATASET_HASH_BYTES = 1 << 20
 
 def train_settings(train_config: Mapping[str, Any]) -> dict[str, Any]:
     """`train_config` with the schema's defaults filled in; unknown keys are an error."""
-    schema = load_schema()["properties"]["train"]["properties"]
-    unknown = sorted(set(train_config) - set(schema))
-    if unknown:
-        raise ConfigError(
-            f"train: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(schema))}"
-        )
-    settings = {key: copy.deepcopy(spec.get("default")) for key, spec in schema.items()}
-    settings.update(copy.deepcopy(dict(train_config)))
-    return settings
+    return section_settings("train", dict(train_config))
 
 
 def dataset_identity(clips_path: str | os.PathLike) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write_text
+from .config import section_settings
 from .loudness import normalize
 from .npyfile import npy_writer, write_rows
 from .tsv import read_tsv, write_tsv
@@ -29,15 +30,6 @@ log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("index", "source", "file", "offset_s", "level_dbfs", "license")
 REJECT_COLUMNS = ("source", "file", "reason")
-AUDIO_DEFAULTS = {
-    "sample_rate": 16000,
-    "clip_seconds": 4.0,
-    "hop_seconds": 2.0,
-    "normalize": "peak",
-    "peak_dbfs": -1.0,
-    "loudness_lufs": -16.0,
-    "min_level_dbfs": -50.0,
-}
 _BATCH_CLIPS = 64  # clips normalized and written at a time (bounds memory: 16 MB at 4 s, 16 kHz)
 
 
@@ -116,7 +108,7 @@ def build_dataset(
     `layout` is `dataset_layout()` of rules/common.smk: per source its name, its shards (paths of
     audio/index/rejects) and its download failures table. `audio` is the config's `audio` section.
     """
-    settings = {**AUDIO_DEFAULTS, **audio}
+    settings = section_settings("audio", audio)
     rate = int(settings["sample_rate"])
     clip = int(round(settings["clip_seconds"] * rate))
     hop = max(1, int(round(settings["hop_seconds"] * rate)))
@@ -155,7 +147,7 @@ def build_dataset(
         },
         "silent_clips": sum(source.silent_clips for source in stats.values()),
         "sources": {name: source.summary(clip / rate) for name, source in stats.items()},
-        "audio": {**{key: settings[key] for key in AUDIO_DEFAULTS}, "clip_samples": clip, "hop_samples": hop},
+        "audio": {**settings, "clip_samples": clip, "hop_samples": hop},
     }
     atomic_write_text(out_summary, json.dumps(summary, indent=2) + "\n")
     elapsed = time.monotonic() - began
