@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 44100
 LICENSE = "CC0-1.0 (synthesized)"
 # Bump when the synthesis changes, so cached tracks from older code are not reused.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: voices fade out at their end (no click where a kick's sample stops)
+# Part of every track's random seeds; fixed, so that a synthesis fix does not redraw every track.
+_DRAW = 2
 # (extension, soundfile format, subtype), used in rotation by track number.
 FORMATS = (
     ("wav", "WAV", "PCM_16"),
@@ -57,6 +59,7 @@ ONESHOT_FADE_S = 0.01  # fade-out where a hit is cut short by the clip's end
 STEPS = 16  # sixteenth notes per bar
 _WRITE_BLOCK = 16384  # frames per libsndfile write call
 _LEVELS = {"X": 1.0, "x": 0.8, "g": 0.28, ".": 0.0}
+VOICE_FADE_S = 0.02
 TOM_RATIOS = (1.78, 1.33, 1.0)  # high, mid, low tom pitch over the kit's base pitch
 
 
@@ -161,23 +164,34 @@ class TrackPlan:
 
 def plan_track(seed: int, index: int, min_seconds: float, max_seconds: float) -> TrackPlan:
     """The cheap, listed facts about a track (style, tempo, length), drawn before any audio."""
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, index, GENERATOR_VERSION])
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, index, _DRAW])
     style = sorted(STYLES)[int(rng.integers(len(STYLES)))]
     low, high = STYLES[style].tempo
     tempo = float(np.clip(rng.uniform(low, high), 80.0, 140.0))
     seconds = float(rng.uniform(min_seconds, max_seconds)) if max_seconds > min_seconds else float(min_seconds)
     swing = float(rng.uniform(*STYLES[style].swing))
-    return TrackPlan(style, tempo, seconds, swing, (seed & 0xFFFFFFFF, index, GENERATOR_VERSION + 1000))
+    return TrackPlan(style, tempo, seconds, swing, (seed & 0xFFFFFFFF, index, _DRAW + 1000))
 
 
 def synthesize_track(seed: int, index: int, min_seconds: float, max_seconds: float) -> np.ndarray:
     """Render one track: float32 [frames, 2] at SAMPLE_RATE, peak between -6 and -1 dBFS."""
+    rng, kit, hits, frames = _kit_and_hits(seed, index, min_seconds, max_seconds)
+    return _mix(rng, kit, hits, frames)
+
+
+def track_hits(seed: int, index: int, min_seconds: float, max_seconds: float) -> dict[str, list[tuple[float, float]]]:
+    """Every hit of a track, part -> [(time in seconds, velocity)]: where its onsets are."""
+    return _kit_and_hits(seed, index, min_seconds, max_seconds)[2]
+
+
+def _kit_and_hits(seed: int, index: int, min_seconds: float, max_seconds: float):
+    """A track's RNG (positioned for mixing), kit, hits and length in frames."""
     plan = plan_track(seed, index, min_seconds, max_seconds)
     rng = np.random.default_rng(list(plan.rng_seed))
     frames = max(1, int(round(plan.seconds * SAMPLE_RATE)))
     kit = _make_kit(rng)
     hits = _arrange(rng, STYLES[plan.style], plan)
-    return _mix(rng, kit, hits, frames)
+    return rng, kit, hits, frames
 
 
 def _write_track(seed: int, index: int, low: float, high: float, path: Path) -> None:
@@ -210,7 +224,12 @@ def _sweep(t: np.ndarray, start_hz: float, end_hz: float, sweep_s: float) -> np.
 
 
 def _peak1(x: np.ndarray) -> np.ndarray:
-    return (x / (np.max(np.abs(x)) + 1e-12)).astype(np.float32)
+    """The voice at unit peak, its last VOICE_FADE_S faded out: a kick or tom still rings at 10 % of
+    its peak where its sample stops, and a hard stop would be a click (an extra transient)."""
+    fade = min(x.size, int(VOICE_FADE_S * SAMPLE_RATE))
+    x = x / (np.max(np.abs(x)) + 1e-12)
+    x[x.size - fade :] *= np.linspace(1.0, 0.0, fade)
+    return x.astype(np.float32)
 
 
 def _kick(rng) -> np.ndarray:
