@@ -67,7 +67,7 @@ COMMON_TRAIN: dict[str, Any] = {
     "model_size": 16, "batch_size": 16, "latent_dim": 100, "steps": 1_000_000, "checkpoint_every": 250,
     "seed": 0, "threads": 2, "device": "cpu",
 }
-QUICK_TRAIN: dict[str, Any] = {"model_size": 4, "batch_size": 4, "checkpoint_every": 5, "preview_count": 2}
+QUICK_TRAIN: dict[str, Any] = {"model_size": 4, "batch_size": 4, "checkpoint_every": 5}
 DATA_SEEDS = {"small": 1, "large": 2, "classifier": 3}  # independent sets of one-shots
 RENDER_SEED = 1234
 LABEL_COLUMN = "label"
