@@ -233,3 +233,20 @@ def test_every_demo_voice_ends_without_a_click():
     for index in range(12):
         hit, label = synthesize_oneshot(4, index)
         assert np.abs(hit[-44:]).max() <= 0.01 * np.abs(hit).max(), label
+
+
+@pytest.mark.slow
+def test_oneshots_run_through_the_data_stages(tmp_path):
+    from workflow_helpers import copy_workflow, snakemake, write_config
+
+    workdir = copy_workflow(tmp_path / "repo")
+    write_config(workdir, {"sources": [oneshot_source(hits=12, seconds=1.0)], "audio": {"clip_seconds": 1.0}})
+    snakemake(workdir, "--cores", "1", "results/dataset/manifest.tsv")
+    items = read_tsv(workdir / "results" / "raw" / "hits" / "items.tsv")
+    assert [row["label"] for row in items] == list(ONESHOT_LABELS) * 2
+    manifest = read_tsv(workdir / "results" / "dataset" / "manifest.tsv")
+    assert sorted(row["file"] for row in manifest) == sorted(row["file"] for row in items)  # one clip per hit
+    assert all(float(row["offset_s"]) == 0.0 for row in manifest)
+    clips = np.load(workdir / "results" / "dataset" / "clips.npy")
+    assert clips.shape == (12, 16000)
+    assert (np.abs(clips[:, : round(0.004 * 16000)]).max(axis=1) > 0.05).all()  # each clip starts on its hit
