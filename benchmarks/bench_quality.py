@@ -61,8 +61,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "modern + augment p=0.5": {"recipe": "modern", "augment": {"p": 0.5, "adaptive": False}},
     "modern + adaptive augment": {"recipe": "modern", "augment": {"p": 0.0, "adaptive": True}},
 }
-# The same for every variant; the rest comes from the schema's train defaults. `steps` is out of
-# reach: the wall-clock budget (max_minutes) ends every run.
+# The same for every variant; the rest comes from the schema's train defaults (recipe-dependent
+# ones included). `steps` is out of reach: the wall-clock budget (max_minutes) ends every run.
 COMMON_TRAIN: dict[str, Any] = {
     "model_size": 16, "batch_size": 16, "latent_dim": 100, "steps": 1_000_000, "checkpoint_every": 250,
     "seed": 0, "threads": 2, "device": "cpu",
@@ -113,18 +113,19 @@ def dataset_labels(clips_path: str | os.PathLike) -> list[str]:
 # -- training (the one call into audiogan.training) ------------------------------------------------
 
 
-def train_settings(variant: Mapping[str, Any], minutes: float, overrides: Mapping[str, Any] = ()) -> dict[str, Any]:
-    """The full train section for one variant: schema defaults, then COMMON_TRAIN, `overrides`, the
-    variant and the wall-clock budget on top. Mappings (augment) are merged key by key, so a
-    variant names only what it changes."""
-    values = section_settings("train", {})
+def train_config(variant: Mapping[str, Any], minutes: float, overrides: Mapping[str, Any] = ()) -> dict[str, Any]:
+    """The train settings of one variant: COMMON_TRAIN, then `overrides`, the variant and the
+    wall-clock budget on top; mappings (augment) merged key by key. The training package fills in
+    everything else from the schema, including the recipe's own defaults (betas, EMA, augment), so
+    nothing is set here that a variant did not ask for."""
+    values: dict[str, Any] = {}
     for layer in (COMMON_TRAIN, dict(overrides), variant, {"max_minutes": float(minutes)}):
         for key, value in layer.items():
             if isinstance(value, Mapping) and isinstance(values.get(key), Mapping):
-                values[key] = {**values[key], **value}
+                values[key] = {**values[key], **copy.deepcopy(dict(value))}
             else:
                 values[key] = copy.deepcopy(value)
-    return section_settings("train", values)  # unknown keys are an error here, naming them
+    return values
 
 
 def _cpu_seconds() -> float:
@@ -132,7 +133,7 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def train_variant(clips_path: Path, settings: Mapping[str, Any], folder: Path) -> dict[str, Any]:
+def train_variant(clips_path: Path, config: Mapping[str, Any], folder: Path) -> dict[str, Any]:
     """Train one variant into `folder`; returns the generator's path and the wall and CPU seconds."""
     from audiogan.training import TrainOutputs, launch_training  # the training package (issue 11)
 
@@ -141,7 +142,7 @@ def train_variant(clips_path: Path, settings: Mapping[str, Any], folder: Path) -
                            loss_curve=model / "loss_curve.png", quality=model / "quality.csv",
                            previews=model / "previews")
     started, cpu = time.perf_counter(), _cpu_seconds()
-    launch_training(clips_path, clips_path.parent / "summary.json", dict(settings), folder / "state", outputs,
+    launch_training(clips_path, clips_path.parent / "summary.json", dict(config), folder / "state", outputs,
                     log_path=folder / "train.log")
     return {"generator": outputs.generator, "seconds": time.perf_counter() - started,
             "cpu_seconds": _cpu_seconds() - cpu}
@@ -256,7 +257,7 @@ def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         is_real = real_inception_score(classifier, clips_path, args.samples, seed=0)
         for variant, values in VARIANTS.items():
             folder = work / set_name / "runs" / variant.replace(" ", "_").replace("=", "").replace("+", "")
-            trained = train_variant(clips_path, train_settings(values, args.minutes, overrides), folder)
+            trained = train_variant(clips_path, train_config(values, args.minutes, overrides), folder)
             scores = score_generator(trained["generator"], clips_path, classifier, args.samples, folder / "samples",
                                      evaluate_settings)
             row = {"set": set_name, "clips": sizes[set_name], "variant": variant, **scores, "is_real": is_real,

@@ -89,3 +89,15 @@ def test_every_variant_names_a_recipe_and_the_baseline_is_one_of_them():
     assert all(values["recipe"] in ("wavegan", "modern") for values in bench.VARIANTS.values())
     assert all({"p", "adaptive"} <= set(values["augment"]) for values in bench.VARIANTS.values())
     assert math.isclose(bench.CLIP_SAMPLES / bench.SAMPLE_RATE, 1.024)
+
+
+def test_train_config_layers_the_variant_over_the_common_settings():
+    variant = bench.VARIANTS["modern + augment p=0.5"]
+    before = json.dumps(bench.VARIANTS, sort_keys=True)
+    config = bench.train_config(variant, 2.5, {"model_size": 4, "augment": {"target": 0.7}})
+    assert config == {**bench.COMMON_TRAIN, "model_size": 4, "recipe": "modern",
+                      "augment": {"target": 0.7, "p": 0.5, "adaptive": False}, "max_minutes": 2.5}
+    config["augment"]["p"] = 0.9
+    assert json.dumps(bench.VARIANTS, sort_keys=True) == before  # the table is not shared with a run
+    # Only what a variant names: the recipe's own defaults (betas, EMA, ...) are the training package's.
+    assert "betas" not in bench.train_config(bench.VARIANTS["wavegan"], 1.0)
