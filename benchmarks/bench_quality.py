@@ -7,7 +7,8 @@ accuracy printed). Then each variant of the table below is trained on each set f
 wall-clock budget (`max_minutes`), `--samples` clips are rendered from its `generator.pt` and
 scored, and one table is printed:
 
-- steps reached and it/s in the budget (CPU seconds too: the machine may be shared);
+- steps reached, and steps per second of the whole run (start-up, checkpoints and the
+  per-checkpoint scoring included), and its CPU seconds (the machine may be shared);
 - Inception Score (through the classifier) of the generated clips and of as many real clips, and
   (IS - 1) relative to the baseline variant's (IS - 1): excess over chance, the issue's target;
 - FD-mel as the fraction of the log-way from an untrained generator of the same family (0) to
@@ -70,6 +71,7 @@ COMMON_TRAIN: dict[str, Any] = {
 QUICK_TRAIN: dict[str, Any] = {"model_size": 4, "batch_size": 4, "checkpoint_every": 5}
 DATA_SEEDS = {"small": 1, "large": 2, "classifier": 3}  # independent sets of one-shots
 RENDER_SEED = 1234
+MIN_EXCESS = 0.01  # IS - 1 of the baseline below which no ratio is given
 LABEL_COLUMN = "label"
 
 
@@ -190,11 +192,12 @@ def score_generator(
 
 def add_ratios(rows: list[dict[str, Any]], baseline: str = BASELINE) -> list[dict[str, Any]]:
     """Set each row's `is_excess_ratio`: (IS - 1) over the baseline variant's (IS - 1) on the same set
-    (None without a baseline row, or when the baseline is at chance)."""
+    (None without a baseline row, or when the baseline is within MIN_EXCESS of chance: a ratio to
+    nothing is noise)."""
     base = {row["set"]: row["is_generated"] - 1.0 for row in rows if row["variant"] == baseline}
     for row in rows:
         excess = base.get(row["set"])
-        row["is_excess_ratio"] = (row["is_generated"] - 1.0) / excess if excess and excess > 1e-9 else None
+        row["is_excess_ratio"] = (row["is_generated"] - 1.0) / excess if excess and excess >= MIN_EXCESS else None
     return rows
 
 
@@ -284,7 +287,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.minutes, args.small, args.large = 0.05, 24, 36
-        args.classifier_clips, args.classifier_epochs, args.samples = 48, 2, 8
+        args.classifier_clips, args.classifier_epochs, args.samples = 96, 6, 8
     torch.set_num_threads(args.threads)
 
     print(f"bench_quality {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
@@ -294,6 +297,9 @@ def main() -> None:
           f"{json.dumps({**COMMON_TRAIN, **(QUICK_TRAIN if args.quick else {}), 'threads': args.threads})}", flush=True)
     started = time.perf_counter()
     if args.workdir:
+        if args.workdir.exists() and any(args.workdir.iterdir()):
+            # Training resumes from state it finds, and its time budget counts the earlier runs too.
+            parser.error(f"--workdir {args.workdir} is not empty; give a new folder")
         rows = run(args, args.workdir.resolve())
     else:
         with tempfile.TemporaryDirectory(prefix="bench_quality_") as tmp:
