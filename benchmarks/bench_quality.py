@@ -4,11 +4,12 @@ Makes its own data: drum one-shots from the demo synthesizer (kick, snare, clap,
 tom; every hit from its own kit), 16384 samples (1.024 s) at 16 kHz, a small set and a large one.
 A log-mel CNN classifier is trained on a third, independent set of real one-shots (held-out
 accuracy printed). Then each variant of the table below is trained on each set for the same
-wall-clock budget (`max_minutes`), `--samples` clips are rendered from its `generator.pt` and
-scored, and one table is printed:
+wall-clock budget (`max_minutes`), `--samples` clips are rendered from its best checkpoint's
+generator (what the workflow renders by default) and scored, and one table is printed:
 
-- steps reached, and steps per second of the whole run (start-up, checkpoints and the
-  per-checkpoint scoring included), and its CPU seconds (the machine may be shared);
+- steps reached (and the step rendered), steps per second of the whole run (start-up,
+  checkpoints and the per-checkpoint scoring included), and its CPU seconds (the machine may be
+  shared);
 - Inception Score (through the classifier) of the generated clips and of as many real clips, and
   (IS - 1) relative to the baseline variant's (IS - 1): excess over chance, the issue's target;
 - FD-mel as the fraction of the log-way from an untrained generator of the same family (0) to
@@ -136,17 +137,18 @@ def _cpu_seconds() -> float:
 
 
 def train_variant(clips_path: Path, config: Mapping[str, Any], folder: Path) -> dict[str, Any]:
-    """Train one variant into `folder`; returns the generator's path and the wall and CPU seconds."""
+    """Train one variant into `folder`; returns the generator files (`latest`, and `best`: the
+    best-scoring checkpoint's, which the workflow renders by default) and the wall and CPU seconds."""
     from audiogan.training import TrainOutputs, launch_training  # the training package (issue 11)
 
     model = folder / "model"
     outputs = TrainOutputs(generator=model / "generator.pt", losses=model / "losses.csv",
                            loss_curve=model / "loss_curve.png", quality=model / "quality.csv",
-                           previews=model / "previews")
+                           previews=model / "previews", best=model / "best.pt")
     started, cpu = time.perf_counter(), _cpu_seconds()
     launch_training(clips_path, clips_path.parent / "summary.json", dict(config), folder / "state", outputs,
                     log_path=folder / "train.log")
-    return {"generator": outputs.generator, "seconds": time.perf_counter() - started,
+    return {"latest": Path(outputs.generator), "best": Path(outputs.best), "seconds": time.perf_counter() - started,
             "cpu_seconds": _cpu_seconds() - cpu}
 
 
@@ -208,13 +210,13 @@ def _num(value: float | None, digits: int) -> str:
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The results as one Markdown table (the form RESULTS.md keeps)."""
     lines = [
-        "| set | variant | steps | it/s | CPU s | IS gen | IS real | (IS-1) / baseline | FD-mel | FD progress | "
+        "| set | variant | steps (rendered) | it/s | CPU s | IS gen | IS real | (IS-1) / baseline | FD-mel | FD progress | "
         "NDB/K (real) | near-copies |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['set']} ({row['clips']}) | {row['variant']} | {row['step']} | {_num(row['it_per_s'], 2)} | "
+            f"| {row['set']} ({row['clips']}) | {row['variant']} | {row['steps']} ({row['step']}) | {_num(row['it_per_s'], 2)} | "
             f"{_num(row['cpu_seconds'], 0)} | {_num(row['is_generated'], 2)} | {_num(row['is_real'], 2)} | "
             f"{_num(row['is_excess_ratio'], 2)} | {_num(row['fd_mel'], 0)} | {_num(row['fd_progress'], 2)} | "
             f"{_num(row['ndb'], 2)} ({_num(row['ndb_real'], 2)}) | {row['near_copies']}/{row['samples']} |"
@@ -261,13 +263,17 @@ def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         for variant, values in VARIANTS.items():
             folder = work / set_name / "runs" / variant.replace(" ", "_").replace("=", "").replace("+", "")
             trained = train_variant(clips_path, train_config(values, args.minutes, overrides), folder)
-            scores = score_generator(trained["generator"], clips_path, classifier, args.samples, folder / "samples",
+            # What the workflow renders by default: the best checkpoint's generator.
+            rendered = trained["best"] if trained["best"].exists() else trained["latest"]
+            scores = score_generator(rendered, clips_path, classifier, args.samples, folder / "samples",
                                      evaluate_settings)
-            row = {"set": set_name, "clips": sizes[set_name], "variant": variant, **scores, "is_real": is_real,
+            steps = int(load_generator(trained["latest"])[1].get("step") or 0)
+            row = {"set": set_name, "clips": sizes[set_name], "variant": variant, "steps": steps, **scores,
+                   "is_real": is_real,
                    "seconds": trained["seconds"], "cpu_seconds": trained["cpu_seconds"],
-                   "it_per_s": scores["step"] / trained["seconds"] if trained["seconds"] > 0 else None}
+                   "it_per_s": steps / trained["seconds"] if trained["seconds"] > 0 else None}
             rows.append(row)
-            print(f"  {set_name} / {variant}: {row['step']} steps, IS {row['is_generated']:.2f} (real {is_real:.2f}), "
+            print(f"  {set_name} / {variant}: {steps} steps (rendered {row['step']}), IS {row['is_generated']:.2f} (real {is_real:.2f}), "
                   f"FD progress {_num(row['fd_progress'], 2)}", flush=True)
     return add_ratios(rows)
 

@@ -69,7 +69,8 @@ def test_an_untrained_generator_scores_at_the_ceiling(tmp_path):
 
 
 def _row(set_name, variant, is_generated):
-    return {"set": set_name, "clips": 300, "variant": variant, "step": 100, "it_per_s": 2.5, "cpu_seconds": 120.0,
+    return {"set": set_name, "clips": 300, "variant": variant, "steps": 120, "step": 100, "it_per_s": 2.5,
+            "cpu_seconds": 120.0,
             "is_generated": is_generated, "is_real": 5.0, "fd_mel": 900.0, "fd_progress": 0.4, "ndb": 0.3,
             "ndb_real": 0.1, "near_copies": 0, "samples": 64}
 
@@ -81,7 +82,7 @@ def test_ratios_are_excess_over_chance_against_the_baseline_on_the_same_set():
     assert [row["is_excess_ratio"] for row in rows] == [pytest.approx(1.0), pytest.approx(3.0), None, None, None]
     table = bench.format_table(rows).splitlines()
     assert len(table) == 2 + len(rows)
-    assert "| small (300) | modern | 100 | 2.50 | 120 | 2.50 | 5.00 | 3.00 | 900 | 0.40 | 0.30 (0.10) | 0/64 |" in table
+    assert "| small (300) | modern | 120 (100) | 2.50 | 120 | 2.50 | 5.00 | 3.00 | 900 | 0.40 | 0.30 (0.10) | 0/64 |" in table
     assert table[4].count("n/a") == 1
 
 
