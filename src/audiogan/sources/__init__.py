@@ -48,6 +48,48 @@ class SourceError(RuntimeError):
     """A source cannot deliver anything usable; the message names the source."""
 
 
+class UnsafePathError(SourceError):
+    """A name taken from downloaded content would leave the source's cache folder."""
+
+
+MAX_NAME_BYTES = 255  # the longest file name Linux and macOS file systems take
+
+
+def confined_path(root: Path, *names: str) -> Path:
+    """`root/names...`, resolved, for names that come from untrusted content (archive members,
+    TSV cells, API answers); raises UnsafePathError, saying why, unless each name is one plain
+    file-system name and the resolved result lies inside `root`.
+
+    Every path a source derives from downloaded content goes through here.
+    """
+    for name in names:
+        if not name or name in (".", ".."):
+            raise UnsafePathError(f"name '{printable_name(name)}' is empty, '.' or '..'")
+        if "\0" in name:
+            raise UnsafePathError("name contains a NUL character")
+        if "/" in name or "\\" in name:
+            raise UnsafePathError(f"name '{printable_name(name)}' contains a path separator")
+        try:
+            size = len(name.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise UnsafePathError(f"name '{printable_name(name)}' is not valid UTF-8") from None
+        if size > MAX_NAME_BYTES:
+            raise UnsafePathError(f"name of {size} bytes is longer than {MAX_NAME_BYTES}")
+    base = Path(root).resolve()
+    path = base.joinpath(*names).resolve()
+    if path == base or not path.is_relative_to(base):
+        raise UnsafePathError(f"'{printable_name('/'.join(names))}' resolves outside {str(base)!r}")
+    return path
+
+
+def printable_name(name: str) -> str:
+    """`name` as it can be shown in a log or a table: itself when printable, else with its odd
+    bytes (control characters, invalid UTF-8 kept by surrogateescape) written as escapes."""
+    if name.isprintable():
+        return name
+    return repr(name.encode("utf-8", "surrogateescape"))[2:-1]
+
+
 def fetch_source(source: dict[str, Any], cache_dir: Path) -> FetchResult:
     """Fetch one configured source into `cache_dir` and list its items."""
     kind = source["kind"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import httpfetch
-from . import SourceError
+from . import SourceError, UnsafePathError, confined_path
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ def fetch_archive(
     api_key = api_key or api_key_from_env()
     details = dataset_details(dataset, api_url, api_key)
     dataset_id = str(details.get("id") or dataset)
-    filename = _safe_filename(details.get("filename") or f"{dataset_id}.tar.gz")
-    dest = Path(dest_dir) / filename
+    dest = _archive_path(Path(dest_dir), details.get("filename") or f"{dataset_id}.tar.gz")
+    filename = dest.name
     try:
         if details.get("checksum") and httpfetch.is_complete(dest, details["checksum"]):
             log.info("dataset %s: %s already downloaded and verified", dataset_id, filename)
@@ -155,9 +155,12 @@ def _quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
-def _safe_filename(name: str) -> str:
-    """The API's archive filename, reduced to a plain file name inside the cache folder."""
+def _archive_path(dest_dir: Path, name: str) -> Path:
+    """Where the archive goes: the API's filename reduced to a plain name inside `dest_dir`."""
     name = Path(str(name).replace("\\", "/")).name
-    if not name or name in (".", "..") or name.startswith("."):
-        raise MDCError(f"Mozilla Data Collective: unusable archive filename {name!r}")
-    return name
+    try:
+        if name.startswith("."):
+            raise UnsafePathError("hidden file name")
+        return confined_path(dest_dir, name)
+    except UnsafePathError as error:
+        raise MDCError(f"Mozilla Data Collective: unusable archive filename: {error}") from None
