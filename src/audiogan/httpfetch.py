@@ -69,6 +69,45 @@ def safe_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL: credentials sent to one origin must not reach another."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+
+
+class _CredentialsStayHome(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but a redirect to another origin (e.g. an API's 302 to a pre-signed
+    storage URL) goes there without the Authorization and Cookie headers, and says so.
+
+    urllib's own handler copies every header onto the redirected request, API key included.
+    """
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and origin(newurl) != origin(req.full_url):
+            dropped = [name for name in list(new.headers) if name.lower() in _CREDENTIAL_HEADERS]
+            for name in dropped:
+                del new.headers[name]
+            if dropped:
+                log.warning(
+                    "%s redirected to another host, %s: following it without the %s header(s)",
+                    safe_url(req.full_url), safe_url(newurl), ", ".join(dropped),
+                )
+        return new
+
+
+_OPENER = urllib.request.build_opener(_CredentialsStayHome)
+
+
+def urlopen(request: urllib.request.Request, timeout: float):
+    """`urllib.request.urlopen`, except that credentials never follow a redirect to another host."""
+    return _OPENER.open(request, timeout=timeout)
+
+
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
     """Hex digest of a file, read in 1 MiB blocks."""
     hasher = hashlib.new(algorithm)
@@ -167,7 +206,7 @@ def _transfer(url, part, meta, identity, headers, offset, hasher, timeout, chunk
     """One HTTP request appending the body to `part`; returns the response's validator (ETag)."""
     request = urllib.request.Request(url, headers=dict(headers))
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (scheme checked in download)
+        response = urlopen(request, timeout=timeout)  # scheme checked in download
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:
             # Nothing after `offset`: the part already holds the whole file, or more than it.

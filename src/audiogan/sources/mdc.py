@@ -105,7 +105,7 @@ def _call(method: str, api_url: str, endpoint: str, dataset: str, api_key: str |
     for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            with httpfetch.urlopen(request, timeout=60) as response:
                 return json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as error:
             if error.code == 429 and attempt < MAX_RATE_LIMIT_RETRIES:
@@ -116,14 +116,21 @@ def _call(method: str, api_url: str, endpoint: str, dataset: str, api_key: str |
                 )
                 time.sleep(wait)
                 continue
-            raise _explain(error.code, dataset, api_url) from None
+            raise _explain(error.code, dataset, api_url, redirected_to=error.url) from None
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise MDCError(f"Mozilla Data Collective at {httpfetch.safe_url(api_url)}: request failed: {error}") from None
     raise AssertionError("unreachable")
 
 
-def _explain(code: int, dataset: str, api_url: str) -> MDCError:
+def _explain(code: int, dataset: str, api_url: str, redirected_to: str | None = None) -> MDCError:
     where = f"Mozilla Data Collective ({httpfetch.safe_url(api_url)}), dataset {dataset!r}"
+    if redirected_to and httpfetch.origin(redirected_to) != httpfetch.origin(api_url):
+        # The answer is another host's, which was (rightly) not given the key: say so, or a 401/404
+        # from there reads like a bad key or a missing dataset.
+        return MDCError(
+            f"{where}: the API redirected to another host ({httpfetch.safe_url(redirected_to)}), which was "
+            f"not sent the API key, and answered HTTP {code}"
+        )
     reasons = {
         401: f"bad API key: check {API_KEY_ENV}",
         403: "access denied: accept the dataset's terms on the website first (sign in, open the dataset page, agree)",
