@@ -82,3 +82,31 @@ def test_failure_summary_names_counts_and_examples():
     assert text.startswith("5 failed: https://example.org/0: HTTP 400; ")
     assert text.endswith("; and 2 more")
     assert _summarize([]) == "nothing found"
+
+
+def test_tabs_and_newlines_in_names_keep_each_file_its_own_audio(tmp_path):
+    """`x<TAB>y.wav` (100 Hz) beside `x y.wav` (3 kHz): two different clips, not two copies of one;
+    a name with a newline converts too (the TSVs encode such characters reversibly)."""
+    import numpy as np
+
+    from audio_fixtures import dominant_frequency
+    from audiogan.convert import convert_shard
+
+    root = tmp_path / "odd"
+    write_file(root / "x\ty.wav", tone(1.0, 16000, freq=100.0), 16000)
+    write_file(root / "x y.wav", tone(1.0, 16000, freq=3000.0), 16000)
+    write_file(root / "new\nline.wav", tone(1.0, 16000, freq=1000.0), 16000)
+    write_file(root / "back\\slash\\t.wav", tone(1.0, 16000, freq=500.0), 16000)
+    raw, out = tmp_path / "raw", tmp_path / "converted"
+    download(local(root), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv")
+    convert_shard(raw / "items.tsv", 0, 1, 16000, out / "a.npy", out / "a.tsv", out / "a.rejects.tsv")
+
+    assert read_tsv(out / "a.rejects.tsv") == []
+    audio = np.load(out / "a.npy")
+    heard = {row["file"]: dominant_frequency(audio[int(row["start"]):int(row["start"]) + int(row["length"])], 16000)
+             for row in read_tsv(out / "a.tsv")}
+    assert set(heard) == {"x\ty.wav", "x y.wav", "new\nline.wav", "back\\slash\\t.wav"}
+    assert abs(heard["x\ty.wav"] - 100) < 5 and abs(heard["x y.wav"] - 3000) < 5
+    assert abs(heard["new\nline.wav"] - 1000) < 5 and abs(heard["back\\slash\\t.wav"] - 500) < 5
+    # Each row stays one line in the file itself.
+    assert len((out / "a.tsv").read_text(encoding="utf-8").splitlines()) == 1 + 4
