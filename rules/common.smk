@@ -1,6 +1,5 @@
 # Config validation and the small helpers that compute rule inputs and params.
 
-import hashlib
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ sys.path.insert(0, str(LIBRARY))
 
 from audiogan.codedeps import module_closure
 from audiogan.config import ConfigError, validate_config
+from audiogan.sources.local import folder_fingerprint
 
 try:
     validate_config(config)
@@ -45,18 +45,7 @@ def shard_count(source_name):
 def source_fingerprint(source_name):
     """Params that change when a source's content may have changed without its config changing."""
     source = SOURCES[source_name]
-    if source["kind"] != "local":
-        return ""
-    # A local folder: names, sizes and mtimes of its files (cheap, no reading).
-    digest = hashlib.sha256()
-    root = Path(source["path"]).expanduser()
-    for path in sorted(root.rglob("*")) if root.is_dir() else []:
-        if path.is_file():
-            stat = path.stat()
-            digest.update(
-                f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
-            )
-    return digest.hexdigest()
+    return folder_fingerprint(source["path"]) if source["kind"] == "local" else ""
 
 
 def converted_shards(source_name):

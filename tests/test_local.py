@@ -110,3 +110,31 @@ def test_tabs_and_newlines_in_names_keep_each_file_its_own_audio(tmp_path):
     assert abs(heard["new\nline.wav"] - 1000) < 5 and abs(heard["back\\slash\\t.wav"] - 500) < 5
     # Each row stays one line in the file itself.
     assert len((out / "a.tsv").read_text(encoding="utf-8").splitlines()) == 1 + 4
+
+
+def test_broken_link_and_non_utf8_name_are_recorded_not_crashing(tmp_path):
+    """A dangling symlink and a file whose name is not UTF-8 are failures naming the file;
+    the good file beside them is kept, and the folder's fingerprint is computed."""
+    import os
+
+    from audiogan.sources.local import folder_fingerprint
+
+    root = tmp_path / "odd"
+    write_file(root / "good.wav", tone(0.5, 8000), 8000)
+    (root / "gone.wav").symlink_to(root / "deleted.wav")
+    bad_name = os.fsdecode(b"caf\xe9.wav")  # latin-1 bytes, as an old tool writes them
+    os.rename(write_file(root / "tmp.wav", tone(0.5, 8000), 8000), root / bad_name)
+    (root / "gone.txt").symlink_to(root / "nowhere.txt")  # not audio: ignored like any other file
+    raw = tmp_path / "raw"
+
+    fingerprint = folder_fingerprint(root)
+    download(local(root), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv")
+
+    assert [r["file"] for r in read_tsv(raw / "items.tsv")] == ["good.wav"]
+    failures = {r["file"]: r["reason"] for r in read_tsv(raw / "failures.tsv")}
+    assert set(failures) == {"gone.wav", "caf\\xe9.wav"}
+    assert failures["gone.wav"].startswith("broken symbolic link") and "deleted.wav" in failures["gone.wav"]
+    assert "not valid UTF-8" in failures["caf\\xe9.wav"]
+    # The fingerprint sees a change to the odd file too.
+    os.utime(root / bad_name, ns=(1, 1))
+    assert folder_fingerprint(root) != fingerprint
