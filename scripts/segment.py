@@ -4,15 +4,15 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
 
-from audiogan.logs import setup_logging
+from audiogan.jobs import job
 from audiogan.segment import build_dataset
 
-setup_logging(snakemake.log[0])
-build_dataset(
-    layout=snakemake.params.layout,
-    audio=snakemake.params.audio,
-    out_clips=snakemake.output.clips,
-    out_manifest=snakemake.output.manifest,
-    out_rejects=snakemake.output.rejects,
-    out_summary=snakemake.output.summary,
-)
+with job(snakemake.log[0]):
+    build_dataset(
+        layout=snakemake.params.layout,
+        audio=snakemake.params.audio,
+        out_clips=snakemake.output.clips,
+        out_manifest=snakemake.output.manifest,
+        out_rejects=snakemake.output.rejects,
+        out_summary=snakemake.output.summary,
+    )

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from .jobs import ExpectedError
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 MIN_CLIP_SAMPLES = 1024
 MAX_CLIP_SAMPLES = 65536  # WaveGAN's longest slice (audiogan.model.slice_length_for)
 
 
-class ConfigError(ValueError):
+class ConfigError(ExpectedError, ValueError):
     """The configuration is invalid; the message names the key."""
 
 
@@ -100,10 +103,30 @@ def _check_semantics(config: dict[str, Any]) -> None:
     if duplicates:
         raise ConfigError(f"invalid config: sources: names must be unique; repeated: {', '.join(duplicates)}")
     for index, source in enumerate(config["sources"]):
+        key = f"sources[{index}]({source['name']})"
         if source["kind"] == "demo" and source["min_seconds"] > source["max_seconds"]:
-            raise ConfigError(
-                f"invalid config: sources[{index}]({source['name']}).min_seconds must not exceed max_seconds"
-            )
+            raise ConfigError(f"invalid config: {key}.min_seconds must not exceed max_seconds")
+        if source["kind"] == "local":
+            folder = Path(source["path"]).expanduser()
+            if not folder.is_dir():
+                what = "is not a folder" if folder.exists() else "does not exist"
+                raise ConfigError(f"invalid config: {key}.path: {source['path']!r} {what}")
+        if source["kind"] == "youtube" and source.get("license_filter"):
+            try:
+                re.compile(source["license_filter"])
+            except re.error as error:
+                raise ConfigError(
+                    f"invalid config: {key}.license_filter: {source['license_filter']!r} is not a valid "
+                    f"regular expression ({error})"
+                ) from None
+    if Path(config["paths"]["cache"]).expanduser().resolve() == Path("/").resolve():
+        raise ConfigError(f"invalid config: paths.cache: {config['paths']['cache']!r} is the filesystem root; give a folder")
+    train = config["train"]
+    if train["batch_size"] % train["gpus"]:
+        raise ConfigError(
+            f"invalid config: train.batch_size: {train['batch_size']} is not divisible by train.gpus "
+            f"({train['gpus']}): each GPU takes an equal share of the batch"
+        )
     audio = config["audio"]
     clip_samples = round(audio["clip_seconds"] * audio["sample_rate"])
     if not MIN_CLIP_SAMPLES <= clip_samples <= MAX_CLIP_SAMPLES:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .atomic import atomic_write_text
+from .jobs import ExpectedError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ _TRANSIENT = {500, 502, 503, 504}
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ExpectedError, RuntimeError):
     """A download failed; the message names the file and the reason."""
 
 

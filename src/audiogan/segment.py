@@ -22,6 +22,7 @@ import numpy as np
 
 from .atomic import atomic_write_text
 from .config import section_settings
+from .jobs import ExpectedError
 from .loudness import normalize
 from .npyfile import npy_writer, write_rows
 from .tsv import read_tsv, write_tsv
@@ -33,7 +34,7 @@ REJECT_COLUMNS = ("source", "file", "reason")
 _BATCH_CLIPS = 64  # clips normalized and written at a time (bounds memory: 16 MB at 4 s, 16 kHz)
 
 
-class DatasetError(RuntimeError):
+class DatasetError(ExpectedError, RuntimeError):
     """The dataset cannot be built (e.g. a source yields no clips); the message names the source."""
 
 

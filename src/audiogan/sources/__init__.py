@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..jobs import ExpectedError
 from ..tsv import write_tsv
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class FetchResult:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
 
 
-class SourceError(RuntimeError):
+class SourceError(ExpectedError, RuntimeError):
     """A source cannot deliver anything usable; the message names the source."""
 
 
