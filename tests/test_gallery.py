@@ -181,3 +181,11 @@ def test_page_plays_in_headless_chromium(run):
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_gallery_shows_source_urls_without_their_secrets(run, tmp_path):
+    paths, config = run
+    secret = {**config, "sources": [*config["sources"], {
+        "name": "web2", "kind": "youtube", "urls": ["https://example.org/a.mp3?v=2&token=tok-SECRET"]}]}
+    page = _write(paths, secret, out_html=paths["html"].with_name("secret.html"))
+    assert "https://example.org/a.mp3?v=2" in page and "SECRET" not in page

@@ -229,3 +229,29 @@ def test_download_items_tsv_then_convert(server, tmp_path):
     assert read_tsv(out / "s.rejects.tsv") == []
     audio = np.load(out / "s.npy")
     assert audio.size == sum(int(r["length"]) for r in index) and float(np.abs(audio).max()) > 0.05
+
+
+def test_url_secrets_never_reach_logs_or_tables(server, tmp_path, caplog):
+    """`?token=` / `sig=` in a configured URL: the download works (the server gets the full URL),
+    but logs, items.tsv and failures.tsv show the URL without them, like pre-signed links."""
+    caplog.set_level(logging.DEBUG)
+    good = server.url("a/clip.mp3") + "?v=7&token=tok-SECRET-1&sig=sig-SECRET-2"
+    gone = server.url("gone.mp3") + "?api_key=key-SECRET-3"
+    raw = tmp_path / "raw"
+    download(source(good, gone), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv")
+    assert any("token=tok-SECRET-1" in r.path for r in server.requests)  # the real request kept it
+    items, failures = read_tsv(raw / "items.tsv"), read_tsv(raw / "failures.tsv")
+    assert [row["file"] for row in items] == [server.url("a/clip.mp3") + "?v=7"]
+    assert [row["file"] for row in failures] == [server.url("gone.mp3")]
+    shown = caplog.text + (raw / "items.tsv").read_text() + (raw / "failures.tsv").read_text()
+    assert "SECRET" not in shown
+
+
+def test_safe_url_is_one_rule_for_presigned_links_and_url_tokens():
+    from audiogan.httpfetch import redact_urls, safe_url
+
+    assert safe_url("https://www.youtube.com/watch?v=abc&token=t&list=PL1") == "https://www.youtube.com/watch?v=abc&list=PL1"
+    assert safe_url("https://s3.example/b.tar.gz?X-Amz-Date=1&X-Amz-Signature=s&part=2") == "https://s3.example/b.tar.gz"
+    assert safe_url("https://cdn/a.mp3?Signature=s&Key-Pair-Id=k&Policy=p&Expires=9") == "https://cdn/a.mp3?Expires=9"
+    assert safe_url("https://u:pw@h/a?access_token=x#frag") == "https://h/a"
+    assert redact_urls("failed: https://h/a.mp3?token=x: HTTP 403.") == "failed: https://h/a.mp3: HTTP 403."

@@ -19,6 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from .atomic import atomic_write_text
+from .httpfetch import safe_url
 from .plots import quality_curve_png, spectrogram_png
 from .tsv import read_tsv
 
@@ -174,7 +175,8 @@ def _config_summary(config: Mapping[str, Any]) -> str:
     rows = []
     for source in config.get("sources", []):
         keys = SOURCE_KEYS.get(source.get("kind"), ())
-        settings = ", ".join(f"{k}: {_value_text(source[k])}" for k in keys if k in source and source[k] not in ("", None))
+        shown = {**source, "urls": [safe_url(url) for url in source.get("urls", [])]}  # no ?token= on the page
+        settings = ", ".join(f"{k}: {_value_text(shown[k])}" for k in keys if k in source and source[k] not in ("", None))
         rows.append(
             f"<tr><td>{_esc(source.get('name', ''))}</td><td>{_esc(source.get('kind', ''))}</td>"
             f"<td><code>{_esc(settings)}</code></td></tr>"
