@@ -101,3 +101,14 @@ def test_existing_local_folder_and_valid_filter_pass(tmp_path):
         {"name": "y", "kind": "youtube", "urls": ["https://e.org/a.mp3"], "license_filter": "creative commons|cc0"},
     ], "train": {"batch_size": 8, "gpus": 4}, "paths": {"cache": str(tmp_path / "cache")}}
     assert validate_config(config)["sources"][0]["path"] == str(tmp_path)
+
+
+def test_a_number_given_as_text_is_refused_with_the_way_out():
+    """What `--config 'render={"count": 64}'` gives (Snakemake parses nested values as text): refused,
+    not converted, and the message says to use --configfile."""
+    config = copy.deepcopy(MINIMAL)
+    config["render"] = {"count": "64"}
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert "render.count: '64' is not of type 'integer'" in str(error.value)
+    assert "--configfile" in str(error.value)

@@ -74,6 +74,12 @@ def _describe(error: jsonschema.ValidationError, config: dict[str, Any]) -> str:
         return f"{key}: unknown key(s) {', '.join(map(repr, extra))}; allowed keys: {', '.join(allowed)}"
     if error.validator == "required":
         return f"{key}: {error.message}"
+    if error.validator == "type" and isinstance(error.instance, str):
+        # Not converted here on purpose: a string where a number belongs is refused, whatever it holds.
+        return (
+            f"{key}: {error.message} (a string: `snakemake --config` passes values inside {{...}} as text; "
+            f"put overrides in a YAML file and add it with --configfile)"
+        )
     if error.validator == "oneOf" and error.validator_value and all(
         set(s) == {"required"} for s in error.validator_value
     ):
