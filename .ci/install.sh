@@ -23,7 +23,8 @@ apt_install ffmpeg python3-venv
 . .ci/python-env.sh
 echo "installing into $(python3 -c 'import sys; print(sys.prefix)')"
 # torch first, so the project's torch range is already satisfied when the package is installed.
-# An existing torch (e.g. a CUDA build on a GPU machine) is kept; otherwise the pinned CPU build.
+# A torch already in the environment (e.g. a CUDA build on a GPU machine) is kept; otherwise the
+# pinned CPU build.
 python3 -m pip install -q --upgrade pip
 python3 -c "import torch" 2>/dev/null || python3 -m pip install -q "torch==2.13.0"
 python3 -m pip install -q -e .
