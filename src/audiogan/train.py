@@ -371,6 +371,7 @@ def _train(
     pending: list[torch.Tensor] = []  # per-step losses not yet read back to the host
     window_start, window_steps, last_log = time.perf_counter(), 0, 0.0
     rate = math.nan
+    run_start, run_start_step = window_start, step  # the ETA uses this process's average rate
     generator.train(), critic.train()
     while step < steps:
         # -- critic: n_critic updates on fresh real batches and fresh fakes
@@ -430,7 +431,7 @@ def _train(
             append_rows(live_losses, rows)
             if now - last_log >= LOG_INTERVAL_S or checkpoint_due or stopping:
                 last_log = now
-                _log_progress(rows[-1], steps, rate)
+                _log_progress(rows[-1], steps, (step - run_start_step) / max(now - run_start, 1e-9))
             if checkpoint_due or stopping:
                 save(step, with_preview=checkpoint_due)
         if checkpoint_due or stopping:
