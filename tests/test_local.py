@@ -1,5 +1,7 @@
 """The local source: a folder searched recursively, plus the download stage's error for no items."""
 
+from pathlib import Path
+
 import pytest
 
 from audio_fixtures import tone, write_file
@@ -71,8 +73,10 @@ def test_folder_without_audio_is_an_error_and_writes_nothing(tmp_path):
 def test_download_writes_tables_for_a_folder(folder, tmp_path):
     download(local(folder), tmp_path / "cache", tmp_path / "items.tsv", tmp_path / "failures.tsv")
     rows = read_tsv(tmp_path / "items.tsv")
-    assert list(rows[0]) == ["path", "file", "license"]
+    assert list(rows[0]) == ["path", "file", "license", "size", "mtime_ns"]
     assert rows[1]["file"] == "a dir/deeper/ünïcødé 音.wav"
+    stat = Path(rows[1]["path"]).stat()
+    assert (int(rows[1]["size"]), int(rows[1]["mtime_ns"])) == (stat.st_size, stat.st_mtime_ns)
     assert read_tsv(tmp_path / "failures.tsv") == []
 
 

@@ -50,7 +50,7 @@ def tiny_config(local_dir) -> dict:
             {"name": "voice", "kind": "local", "path": str(local_dir), "license": "CC-BY-4.0"},
         ],
         "audio": {"sample_rate": 16000, "clip_seconds": CLIP_SECONDS, "hop_seconds": 0.5, "normalize": "peak"},
-        "convert": {"shards": 2},
+        "convert": {"shard_mb": 0.05},  # several shards per source, to check that only one reruns
         "train": {
             "model_size": 2, "batch_size": 4, "steps": 3, "checkpoint_every": 2, "preview_count": 2, "threads": 1,
             "device": "cpu",

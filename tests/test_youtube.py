@@ -223,7 +223,7 @@ def test_download_items_tsv_then_convert(server, tmp_path):
     assert [r["file"] for r in read_tsv(failures_tsv)] == [urls[2]]
 
     out = tmp_path / "converted"
-    convert_shard(items_tsv, 0, 1, 16000, out / "s.npy", out / "s.tsv", out / "s.rejects.tsv")
+    convert_shard(items_tsv, 16000, out / "s.npy", out / "s.tsv", out / "s.rejects.tsv")
     index = read_tsv(out / "s.tsv")
     assert [r["file"] for r in index] == urls[:2]  # MP3 and AAC both decode
     assert read_tsv(out / "s.rejects.tsv") == []
