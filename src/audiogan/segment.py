@@ -19,7 +19,9 @@ import json
 import logging
 import math
 import os
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,7 @@ SHARD_REJECT_COLUMNS = REJECT_COLUMNS[1:]
 COUNTS = ("items", "clips", "silent_clips", "too_short", "all_silent", "convert_rejects")
 _BATCH_CLIPS = 64  # clips whose gains are computed at a time (bounds memory: 16 MB at 4 s, 16 kHz)
 _HASH_BLOCK = 1 << 22
+_STALE_NAME = re.compile(r"shard_\d+\.[a-z.]+")
 
 
 class DatasetError(RuntimeError):
@@ -213,6 +216,7 @@ def index_dataset(
         for entry in layout for shard in entry["shards"]
     ]  # fmt: skip
     total = write_clip_set(out_clips, out_index, shards, clip, rate)
+    _remove_stale_shards(layout)
     _join_tables(layout, out_manifest, out_rejects)
     summary = {
         "clips": total,
@@ -231,6 +235,20 @@ def index_dataset(
     }
     atomic_write_text(out_summary, json.dumps(summary, indent=2) + "\n")
     log.info("dataset: %d clips [%d x %d] from %d shards", total, total, clip, len(shards))
+
+
+def _remove_stale_shards(layout: list[dict[str, Any]]) -> None:
+    """Delete converted and segmented files of shards a source no longer has (its items moved to
+    other shards): they are no job's output any more and would only take disk space."""
+    for entry in layout:
+        paths = [Path(path) for shard in entry["shards"] for path in shard.values() if isinstance(path, str)]
+        current = {path.name.split(".", 1)[0] for path in paths}
+        folders = {path.parent for path in paths}
+        for folder in folders:
+            for path in folder.glob("shard_*"):
+                if _STALE_NAME.fullmatch(path.name) and path.name.split(".", 1)[0] not in current:
+                    log.info("removing %s (its shard no longer exists)", path)
+                    path.unlink(missing_ok=True)
 
 
 def _source_summary(s: dict[str, Any], clip_seconds: float) -> dict[str, Any]:
