@@ -90,7 +90,11 @@ def shard_runtime(wildcards, attempt):
 
 def converted_shard(source_name, shard):
     stem = f"results/converted/{source_name}/shard_{shard}"
-    return {"audio": f"{stem}.npy", "index": f"{stem}.tsv", "rejects": f"{stem}.rejects.tsv"}
+    return {
+        "audio": f"{stem}.npy",
+        "index": f"{stem}.tsv",
+        "rejects": f"{stem}.rejects.tsv",
+    }
 
 
 def segmented_shard(source_name, shard):
