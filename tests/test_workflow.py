@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from audiogan.dataset import open_clips
 from workflow_helpers import copy_workflow, planned_jobs, snakemake, write_config
 
 CLIP_SECONDS = 1.0
@@ -95,7 +96,11 @@ def test_run_produces_samples_gallery_metrics_and_pack(workflow):
 def test_dataset_holds_both_sources_and_records_bad_files(workflow):
     workdir, _ = workflow
     dataset = workdir / "results" / "dataset"
-    clips = np.load(dataset / "clips.npy", mmap_mode="r")
+    clips = open_clips(dataset / "clips.json")
+    assert clips.shape[0] > 0 and len(np.load(dataset / "clip_index.npy")) == clips.shape[0]
+    assert clips[:].dtype == np.float32 and np.abs(clips[:]).max() <= 1.0
+    # 16-bit on disk: the converted audio the clips are read from
+    assert {np.load(p, mmap_mode="r").dtype for p in (workdir / "results" / "converted").rglob("*.npy")} == {np.int16}
     assert clips.shape[1] == round(CLIP_SECONDS * 16000)
     assert np.isfinite(clips).all()
     manifest = (dataset / "manifest.tsv").read_text().splitlines()
@@ -199,7 +204,8 @@ def test_lint_is_clean(tmp_path):
 
 
 def test_rules_are_snakefmt_formatted():
-    from workflow_helpers import REPO
+    from audiogan.dataset import open_clips
+from workflow_helpers import REPO
 
     result = subprocess.run(
         ["snakefmt", "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True
