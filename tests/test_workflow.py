@@ -204,8 +204,7 @@ def test_lint_is_clean(tmp_path):
 
 
 def test_rules_are_snakefmt_formatted():
-    from audiogan.dataset import open_clips
-from workflow_helpers import REPO
+    from workflow_helpers import REPO
 
     result = subprocess.run(
         ["snakefmt", "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True
