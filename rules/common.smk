@@ -1,6 +1,8 @@
 # Config validation and the small helpers that compute rule inputs and params.
 
 import datetime
+import functools
+import os
 import sys
 import time
 from pathlib import Path
@@ -79,6 +81,12 @@ def listing_dir(source_name):
 def source_shards(source_name):
     """Shard id -> input bytes, from the download checkpoint (the DAG waits for it)."""
     table = checkpoints.download.get(source=source_name).output.shards
+    return _read_shard_table(table, os.stat(table).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_shard_table(table, mtime_ns):
+    # Read once per version of the table, not once per job of the DAG.
     return {int(row["shard"]): int(row["bytes"]) for row in read_tsv(table)}
 
 

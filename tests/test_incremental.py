@@ -82,6 +82,16 @@ def test_one_file_added_removed_or_changed_reruns_only_its_shard(tmp_path):
     same_as_fresh(workdir, folder, tmp_path, "fresh-changed")
     assert planned_jobs(workdir, TARGET) == {}
 
+    # A conversion setting reconverts every shard; `refresh` re-lists the folder (and nothing else
+    # until the listing shows a change).
+    shards = len(list((workdir / "results" / "converted" / "mine").glob("*.npy")))
+    write_config(workdir, {**config(folder), "convert": {**config(folder)["convert"], "dtype": "float32"}})
+    assert planned_jobs(workdir, TARGET)["convert"] == shards
+    write_config(workdir, {**config(folder), "refresh": "always"})
+    assert planned_jobs(workdir, TARGET) == {"download": 1, "dataset": 1}
+    snakemake(workdir, "--cores", "2", TARGET)
+    assert planned_after(workdir) == {"download": 1, "convert": 0, "segment": 0}
+
 
 def planned_after(workdir):
     """Jobs the last run executed, per rule, from Snakemake's newest log."""

@@ -100,7 +100,7 @@ def test_dataset_holds_both_sources_and_records_bad_files(workflow):
     assert clips.shape[0] > 0 and len(np.load(dataset / "clip_index.npy")) == clips.shape[0]
     assert clips[:].dtype == np.float32 and np.abs(clips[:]).max() <= 1.0
     # 16-bit on disk: the converted audio the clips are read from
-    assert {np.load(p, mmap_mode="r").dtype for p in (workdir / "results" / "converted").rglob("*.npy")} == {np.int16}
+    assert {np.load(p, mmap_mode="r").dtype for p in (workdir / "results" / "converted").rglob("*.npy")} == {np.dtype(np.int16)}
     assert clips.shape[1] == round(CLIP_SECONDS * 16000)
     assert np.isfinite(clips[:]).all()
     manifest = (dataset / "manifest.tsv").read_text().splitlines()
@@ -190,7 +190,7 @@ def test_source_without_clips_fails_naming_it(tmp_path):
     write_config(workdir, config)
     result = snakemake(workdir, "--cores", "2", "results/dataset/manifest.tsv", check=False)
     assert result.returncode != 0
-    log = (workdir / "logs" / "segment.log").read_text()
+    log = (workdir / "logs" / "dataset.log").read_text()  # the step that joins the shards checks
     assert "hopeless" in log
     assert not (workdir / "results" / "dataset" / "manifest.tsv").exists()
 

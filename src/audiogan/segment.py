@@ -199,6 +199,8 @@ def index_dataset(
         if entry.get("failures"):
             totals["download_failures"] = len(read_tsv(entry["failures"]))
         stats[entry["name"]] = totals
+        log.info("source %r: %d clips from %d items in %d shards (%d silent clips dropped)",
+                 entry["name"], totals["clips"], totals["items"], len(entry["shards"]), totals["silent_clips"])  # fmt: skip
     empty = [
         f"source {name!r}: no clips of {settings['clip_seconds']} s could be cut "
         f"({s['items']} items converted, {s['too_short']} shorter than one clip, "
@@ -208,7 +210,9 @@ def index_dataset(
         if s["clips"] == 0
     ]
     if empty:  # checked before anything is written
-        raise DatasetError("; ".join(empty) + "; see the convert and download logs")
+        message = "; ".join(empty) + "; see the convert and download logs"
+        log.error("%s", message)
+        raise DatasetError(message)
 
     shards = [
         {"audio": shard["audio"], "clips": shard["clips"], "samples": shard["info"]["samples"],
