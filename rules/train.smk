@@ -1,7 +1,7 @@
 rule train:
     input:
-        clips=rules.segment.output.clips,
-        manifest=rules.segment.output.manifest,
+        clips=rules.dataset.output.clips,
+        manifest=rules.dataset.output.manifest,
         code=code("train"),
     output:
         generator="results/model/generator.pt",

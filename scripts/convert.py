@@ -1,4 +1,4 @@
-"""Snakemake adapter: decode one shard of a source to mono float32 (audiogan.convert)."""
+"""Snakemake adapter: decode one shard of a source to mono 16-bit PCM (audiogan.convert)."""
 
 import sys
 
@@ -9,10 +9,9 @@ from audiogan.jobs import job
 
 with job(snakemake.log[0]):
     convert_shard(
-        items_tsv=snakemake.input.listing,
-        shard=snakemake.params.shard,
-        shards=snakemake.params.shards,
+        listing_tsv=snakemake.input.listing,
         sample_rate=snakemake.params.sample_rate,
+        dtype=snakemake.params.dtype,
         out_audio=snakemake.output.audio,
         out_index=snakemake.output.index,
         out_rejects=snakemake.output.rejects,

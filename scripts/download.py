@@ -13,4 +13,8 @@ with job(snakemake.log[0]):
         cache_dir=snakemake.params.cache_dir,
         items_tsv=snakemake.output.listing,
         failures_tsv=snakemake.output.failures,
+        listing_dir=snakemake.params.listing_dir,
+        shards_tsv=snakemake.output.shards,
+        shard_bytes=snakemake.params.shard_bytes,
+        poll=snakemake.params.poll,
     )

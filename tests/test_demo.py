@@ -100,7 +100,7 @@ def test_download_writes_items_and_failures_tables(first, tmp_path):
     folder, _ = first
     download(demo(), folder, tmp_path / "raw" / "items.tsv", tmp_path / "raw" / "failures.tsv")
     header = (tmp_path / "raw" / "items.tsv").read_text().splitlines()[0].split("\t")
-    assert header == ["path", "file", "license", "style", "tempo_bpm", "seconds"]
+    assert header == ["path", "file", "license", "style", "tempo_bpm", "seconds", "size", "mtime_ns"]
     rows = read_tsv(tmp_path / "raw" / "items.tsv")
     assert [row["file"] for row in rows] == ["track_00.wav", "track_01.flac", "track_02.mp3", "track_03.ogg"]
     assert all(row["license"] == LICENSE for row in rows)

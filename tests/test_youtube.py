@@ -129,6 +129,28 @@ def test_rerun_added_and_removed_urls(server, tmp_path):
     assert server.requests == []
 
 
+def test_refresh_polls_a_grown_page_and_fetches_only_the_new_item(server, tmp_path):
+    page_file = server.root / "grow.html"
+    write_audio_page(page_file, "Growing", ["c/one.mp3"])
+    page = server.url("grow.html")
+    first = youtube.fetch(source(page), tmp_path)
+    assert [item.file for item in first.items] == [server.url("c/one.mp3")]
+
+    write_audio_page(page_file, "Growing", ["c/one.mp3", "c/two.m4a"])  # a new upload
+    server.clear()
+    assert [i.file for i in youtube.fetch(source(page), tmp_path).items] == [server.url("c/one.mp3")]
+    assert server.requests == []  # without a refresh, a complete URL is not contacted
+
+    polled = youtube.fetch(source(page, poll="2026-12-01"), tmp_path)
+    assert [item.file for item in polled.items] == [server.url("c/one.mp3"), server.url("c/two.m4a")]
+    assert "/grow.html" in server.paths() and "/c/two.m4a" in server.paths()
+    assert "/c/one.mp3" not in server.paths()  # the archive skips what is already downloaded
+
+    server.clear()
+    youtube.fetch(source(page, poll="2026-12-01"), tmp_path)
+    assert server.requests == []  # each poll value polls once
+
+
 def test_file_deleted_from_cache_is_fetched_again(server, tmp_path):
     a = server.url("a/clip.mp3")
     (item,) = youtube.fetch(source(a), tmp_path).items
@@ -223,7 +245,7 @@ def test_download_items_tsv_then_convert(server, tmp_path):
     assert [r["file"] for r in read_tsv(failures_tsv)] == [urls[2]]
 
     out = tmp_path / "converted"
-    convert_shard(items_tsv, 0, 1, 16000, out / "s.npy", out / "s.tsv", out / "s.rejects.tsv")
+    convert_shard(items_tsv, 16000, out / "s.npy", out / "s.tsv", out / "s.rejects.tsv")
     index = read_tsv(out / "s.tsv")
     assert [r["file"] for r in index] == urls[:2]  # MP3 and AAC both decode
     assert read_tsv(out / "s.rejects.tsv") == []

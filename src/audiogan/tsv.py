@@ -9,11 +9,12 @@ from `x y.wav`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .atomic import atomic_open
 
@@ -43,12 +44,24 @@ def write_tsv(
 ) -> int:
     """Write `rows` (dicts) with the given column order, atomically. Returns the row count."""
     count = 0
-    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write("\t".join(columns) + "\n")
+    with tsv_writer(path, columns) as write:
         for row in rows:
-            handle.write("\t".join(escape(row.get(col, "")) for col in columns) + "\n")
+            write(row)
             count += 1
     return count
+
+
+def tsv_line(row: Mapping[str, object], columns: Sequence[str]) -> str:
+    """One row as a table line (with its newline)."""
+    return "\t".join(escape(row.get(col, "")) for col in columns) + "\n"
+
+
+@contextlib.contextmanager
+def tsv_writer(path: str | os.PathLike, columns: Sequence[str]) -> Iterator[Callable[[Mapping[str, object]], None]]:
+    """Write a table row by row (streaming), atomically: yields a function taking one row dict."""
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write("\t".join(columns) + "\n")
+        yield lambda row: handle.write(tsv_line(row, columns))
 
 
 def read_tsv(path: str | os.PathLike) -> list[dict[str, str]]:

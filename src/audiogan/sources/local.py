@@ -8,11 +8,13 @@ tables that carry names between stages are UTF-8) become failures with their rea
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_text
 from . import FetchResult, Item, SourceError, printable_name
 
 log = logging.getLogger(__name__)
@@ -64,18 +66,6 @@ def fetch(source: dict[str, Any], cache_dir: Path) -> FetchResult:
     return FetchResult(items=items, failures=failures)
 
 
-def folder_fingerprint(path: str | os.PathLike) -> str:
-    """A digest of the names, sizes and mtimes of everything under the folder (nothing is read):
-    it changes when a file is added, removed or changed. Any byte string is a valid name here."""
-    digest = hashlib.sha256()
-    root = Path(path).expanduser()
-    for entry in sorted(root.rglob("*")) if root.is_dir() else []:
-        if entry.is_file() or entry.is_symlink():
-            stat = entry.stat() if entry.exists() else entry.lstat()
-            digest.update(os.fsencode(entry.relative_to(root)) + f"\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
 def _is_utf8(name: str) -> bool:
     try:
         name.encode("utf-8")
@@ -88,3 +78,53 @@ def _extensions(configured: list[str] | None) -> frozenset[str]:
     if not configured:
         return DEFAULT_EXTENSIONS
     return frozenset(ext.lower().lstrip(".") for ext in configured)
+
+
+def folder_fingerprint(root: str | os.PathLike, cache_file: str | os.PathLike | None = None) -> str:
+    """A hash of the modification times of every (non-hidden) folder under `root`.
+
+    A folder's mtime changes when an entry is added, removed or renamed in it, which covers new,
+    deleted and replaced files (editors and copies that write a new file and rename it). It is
+    cheap at any size: with `cache_file` (the folder tree of the last call), only folders whose
+    mtime changed are listed again, so an unchanged tree costs one `stat` per folder and none per
+    file. A file rewritten in place (same name, same folder) is not seen; `refresh: always` re-lists
+    everything. Names that are not valid UTF-8 are handled as bytes.
+    """
+    root = Path(root).expanduser()
+    try:
+        cached = json.loads(Path(cache_file).read_text(encoding="utf-8")) if cache_file else {}
+    except (OSError, ValueError):
+        cached = {}
+    if cached.get("root") != str(root):
+        cached = {"root": str(root), "folders": {}}
+    folders: dict[str, list] = {}
+    digest = hashlib.sha256()
+    pending = [""]
+    while pending:
+        relative = pending.pop()
+        folder = os.path.join(root, relative) if relative else str(root)
+        try:
+            mtime = os.stat(folder).st_mtime_ns
+        except OSError:
+            continue
+        known = cached["folders"].get(relative)
+        if known and known[0] == mtime:
+            children = known[1]
+        else:
+            try:
+                with os.scandir(folder) as entries:
+                    children = sorted(
+                        entry.name for entry in entries
+                        if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=True)
+                    )
+            except OSError:
+                children = []
+        folders[relative] = [mtime, children]
+        digest.update(os.fsencode(relative) + b"\0" + str(mtime).encode() + b"\n")
+        pending.extend(os.path.join(relative, child) if relative else child for child in reversed(children))
+    if cache_file and folders != cached["folders"]:
+        try:
+            atomic_write_text(cache_file, json.dumps({"root": str(root), "folders": folders}))
+        except OSError:
+            pass  # a read-only cache only makes the next call slower
+    return digest.hexdigest()

@@ -11,7 +11,9 @@ extractor's id is the file's basename, so `a/clip.mp3` and `b/clip.mp3` would co
 shared archive or folder.
 
 A URL whose last run succeeded with the same selection settings is not contacted again, so a
-rerun, or a config with one URL added, fetches only what is new; a URL removed from the config
+rerun, or a config with one URL added, fetches only what is new; a new `poll` value (config
+`refresh`) runs yt-dlp again on complete URLs, and its download archive skips what is already
+here, so only new uploads of a playlist or channel are fetched; a URL removed from the config
 drops its items from the list. Items that fail (404, private, removed, geo-blocked) become
 failures with yt-dlp's reason; items rejected by the duration or licence filters become
 failures whose reason starts with "skipped:". URLs are shown (logs, tables, and so the manifest
@@ -60,6 +62,7 @@ def fetch(source: dict[str, Any], cache_dir: Path) -> FetchResult:
 
     cache_dir = Path(cache_dir)
     settings = Settings.from_source(source)
+    poll = str(source.get("poll") or "")  # a new value re-checks complete URLs (playlists grow)
     result = FetchResult()
     seen: set[str] = set()
     with _private_cookies(source) as cookie_copy:
@@ -67,9 +70,12 @@ def fetch(source: dict[str, Any], cache_dir: Path) -> FetchResult:
             log.info("cookies: yes")
         for url in source["urls"]:
             state = _UrlState.load(cache_dir, url)
-            if state.up_to_date(settings):
+            if state.up_to_date(settings, poll):
                 log.info("%s: up to date (%d items), not contacted", safe_url(url), len(state.items))
             else:
+                if state.up_to_date(settings):
+                    log.info("%s: polling for new items (refresh)", safe_url(url))
+                state.polled = poll
                 state = _run_ytdlp(yt_dlp, url, settings, state, cookie_copy, source.get("cookies"))
             _list_items(state, settings, seen, result)
             result.failures.extend((safe_url(file), f"skipped: {reason}") for file, reason in state.skipped.values())
@@ -186,6 +192,7 @@ class _UrlState:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)  # archive id -> provenance
     skipped: dict[str, tuple[str, str]] = field(default_factory=dict)  # archive id -> (file, reason)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    polled: str = ""  # the poll token of the last yt-dlp run ("" when none was asked for)
 
     @property
     def key(self) -> str:
@@ -215,6 +222,7 @@ class _UrlState:
             state.complete = bool(saved.get("complete"))
             state.skipped = {k: tuple(v) for k, v in saved.get("skipped", {}).items()}
             state.failures = [tuple(f) for f in saved.get("failures", [])]
+            state.polled = str(saved.get("polled", ""))
         state.reload_items()
         return state
 
@@ -243,8 +251,9 @@ class _UrlState:
         lines = self.archive.read_text(encoding="utf-8").splitlines()
         atomic_write_text(self.archive, "".join(f"{line}\n" for line in lines if line.strip() not in archive_ids))
 
-    def up_to_date(self, settings: Settings) -> bool:
-        return self.complete and self.selection == settings.selection()
+    def up_to_date(self, settings: Settings, poll: str = "") -> bool:
+        """Complete with these settings, and (when a poll is asked for) already polled for it."""
+        return self.complete and self.selection == settings.selection() and (not poll or poll == self.polled)
 
     def ordered_items(self) -> list[dict[str, Any]]:
         return sorted(self.items.values(), key=lambda p: (p.get("playlist_index") or 0, p.get("id") or ""))
@@ -252,7 +261,7 @@ class _UrlState:
     def save(self) -> None:
         atomic_write_text(self.state_file, json.dumps({
             "url": self.url, "selection": self.selection, "complete": self.complete,
-            "skipped": self.skipped, "failures": self.failures,
+            "skipped": self.skipped, "failures": self.failures, "polled": self.polled,
         }, ensure_ascii=False, indent=1))
 
 
