@@ -1,19 +1,22 @@
-"""Benchmark: does the workflow stay fast with a Common-Voice-sized folder of 20,000 short MP3s?
+"""Benchmark: the workflow on 10k-1M short files; full run, dry run, no-op, one file added or removed.
 
-Builds, in a temp work folder, a `kind: local` source of N short MP3 clips (a few distinct
-espeak-ng / sine clips encoded once at 32 kHz mono, 48 kHz mono and 44.1 kHz stereo, then
-hard-linked to N names in 20 sub-folders, so setup is fast), writes a config with
-`convert.shards: 8`, and times:
-  1. `snakemake -n` (the whole DAG, dry run)                       goal < 10 s
-  2. `snakemake --cores 2 results/dataset/manifest.tsv` (download, convert, segment)
-  3. the same command again, with nothing to do (no-op rerun)       goal < 5 s
-  4. conversion throughput: audiogan.audio_io.load_mono on the short MP3s in one process,
-     in x realtime per core                                         goal >= 1000
+Makes its own data in a temp work folder: a `kind: local` source of N short 16 kHz 16-bit WAV files
+(0.25-1.2 s; a few distinct files hard-linked to N names in folders of 1,000, so setup is fast),
+and runs the workflow up to the dataset (`results/dataset/summary.json`: download, convert,
+segment) with the real `snakemake` command. For each N it prints, per variant (this checkout, and
+with `--baseline REV` the same steps with the workflow as of git revision REV, exported with
+`git archive`, for a comparison in the same run):
 
-    python benchmarks/bench_scale.py [--clips 20000] [--shards 8] [--workdir DIR] [--keep]
-                                     [--dry-run-only] [--profile]
+  full run, dry run and no-op (median of 3), one file added then rerun, one file removed then
+  rerun (wall seconds; convert jobs that ran), peak anonymous memory (RssAnon, sampled from /proc
+  every 0.1 s) of each stage's jobs, and disk per stage (converted audio, dataset).
 
-`--profile` runs the dry run once more under cProfile and prints the 25 most expensive calls.
+    python benchmarks/bench_scale.py --items 10000 100000 [--baseline a3da7f4] [--shard-mb 256]
+    python benchmarks/bench_scale.py --items 1000000 --dry-run-only   # DAG cost: download + dry run
+
+`--dry-run-only` runs the download checkpoint (lists the files, writes the shard listings) and then
+times the dry run, which then plans every convert and segment job: the DAG at that size, without
+converting any audio.
 """
 
 from __future__ import annotations
@@ -27,191 +30,232 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-# (kind, text or frequency, seconds, rate, channels): distinct clips, CV-like lengths and formats.
-CLIPS = [
-    ("speech", "the quick brown fox jumps over the lazy dog", 4.0, 32000, 1),
-    ("speech", "she sells sea shells by the sea shore", 3.5, 48000, 1),
-    ("speech", "how much wood would a woodchuck chuck", 4.5, 44100, 2),
-    ("speech", "peter piper picked a peck of pickled peppers", 5.0, 32000, 1),
-    ("sine", "220", 3.0, 48000, 1),
-    ("sine", "330", 4.0, 32000, 1),
-    ("speech", "one two three four five six seven", 4.0, 48000, 1),
-    ("sine", "440", 3.5, 44100, 2),
-]
+RATE = 16000
+DURATIONS = (0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.1, 1.2)  # seconds of the distinct files
+TARGET = "results/dataset/summary.json"
+STAGES = ("download", "convert", "segment", "dataset")
 
 
-def make_clips(folder: Path) -> list[tuple[Path, float]]:
-    """Encode the distinct clips once; returns (mp3, seconds)."""
+def make_distinct(folder: Path) -> list[Path]:
+    """A few distinct short WAV files (tones with noise); hard-linked to many names later."""
     folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for index, (kind, what, seconds, rate, channels) in enumerate(CLIPS):
-        mp3 = folder / f"distinct_{index}.mp3"
-        if kind == "speech":
-            wav = folder / f"distinct_{index}.wav"
-            subprocess.run(["espeak-ng", "-w", str(wav), what], check=True, capture_output=True)
-            inputs = ["-i", str(wav)]
-        else:
-            inputs = ["-f", "lavfi", "-i", f"sine=frequency={what}:duration={seconds}"]
-        subprocess.run(
-            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *inputs,
-             "-af", f"apad=whole_dur={seconds}", "-t", str(seconds),
-             "-ar", str(rate), "-ac", str(channels), "-c:a", "libmp3lame", "-b:a", "64k", str(mp3)],
-            check=True, capture_output=True,
-        )
-        out.append((mp3, seconds))
-    return out
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, seconds in enumerate(DURATIONS):
+        t = np.arange(int(seconds * RATE)) / RATE
+        audio = 0.3 * np.sin(2 * np.pi * (180 + 70 * i) * t) + 0.02 * rng.standard_normal(t.size)
+        path = folder / f"distinct_{i}.wav"
+        sf.write(path, audio.astype(np.float32), RATE, subtype="PCM_16")
+        paths.append(path)
+    return paths
 
 
-def populate(source_dir: Path, clips: list[tuple[Path, float]], count: int) -> float:
-    """Hard-link (or copy) the distinct clips to `count` CV-style names; returns total seconds."""
-    total = 0.0
+def populate(source_dir: Path, distinct: list[Path], count: int) -> tuple[float, int]:
+    """Hard-link the distinct files to `count` names, 1,000 per folder; (seconds, 16-bit bytes)."""
+    seconds = 0.0
     for n in range(count):
-        mp3, seconds = clips[n % len(clips)]
-        dest = source_dir / f"part_{n % 20:02d}" / f"common_voice_xx_{10_000_000 + n}.mp3"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(mp3, dest)
-        except OSError:
-            shutil.copyfile(mp3, dest)
-        total += seconds
-    return total
+        index = n % len(distinct)
+        folder = source_dir / f"part_{n // 1000:04d}"
+        if n % 1000 == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+        os.link(distinct[index], folder / f"clip_{n:07d}.wav")
+        seconds += DURATIONS[index]
+    return seconds, int(seconds * RATE * 2)
 
 
-def write_config(workdir: Path, source_dir: Path, shards: int) -> Path:
+def write_config(workdir: Path, source_dir: Path, baseline: bool, shard_mb: float) -> Path:
     config = workdir / "bench.yaml"
-    # One 1 s clip per file (hop 4 s) keeps clips.npy at ~1.3 GB for 20,000 files at 16 kHz.
+    convert = "{shards: 2}" if baseline else f"{{shard_mb: {shard_mb}}}"
     config.write_text(
         "sources:\n"
-        f"  - {{name: cv, kind: local, path: {source_dir}, license: CC0-1.0}}\n"
-        "audio: {sample_rate: 16000, clip_seconds: 1.0, hop_seconds: 4.0}\n"
-        f"convert: {{shards: {shards}}}\n"
-        "train: {steps: 1, device: cpu}\n"
-        "render: {count: 2}\n",
+        f"  - {{name: files, kind: local, path: {source_dir}, license: CC0-1.0}}\n"
+        "audio: {sample_rate: 16000, clip_seconds: 0.25, hop_seconds: 0.25}\n"
+        f"convert: {convert}\n"
+        "train: {steps: 1, device: cpu}\n",
         encoding="utf-8",
     )
     return config
 
 
-def snakemake_cmd(workdir: Path, config: Path, *args: str) -> list[str]:
+def snakemake_cmd(repo: Path, workdir: Path, config: Path, *args: str) -> list[str]:
     exe = shutil.which("snakemake")
     base = [exe] if exe else [sys.executable, "-m", "snakemake"]
-    profile = REPO / "profiles" / "default"
-    # An empty workflow profile folder makes snakemake stop; use none until it has a config.yaml.
-    no_profile = [] if (profile / "config.yaml").exists() or not profile.exists() else ["--workflow-profile", "none"]
-    return [*base, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(config), *no_profile, *args]
+    return [*base, "-s", str(repo / "Snakefile"), "-d", str(workdir), "--configfile", str(config), *args]
 
 
-CPU_TIMES: list[float] = []  # user+sys seconds of each timed command (robust to a busy machine)
+class AnonPeaks:
+    """Peak RssAnon (MiB) per stage of the workflow's script jobs, sampled from /proc."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "AnonPeaks":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                    if ".snakemake/scripts/" not in cmdline:
+                        continue
+                    stage = next((s for s in STAGES if f".{s}.py" in cmdline), None)
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if stage and line.startswith("RssAnon:"):
+                        mib = int(line.split()[1]) / 1024
+                        self.peaks[stage] = max(self.peaks.get(stage, 0.0), mib)
 
 
-def timed(cmd: list[str], check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
+def timed(cmd: list[str], peaks: AnonPeaks | None = None) -> tuple[float, float, str]:
+    """(wall s, CPU s of the command and its children, output)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+    wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU_TIMES.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    if check and proc.returncode != 0:
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
-    return elapsed, proc
+    return wall, cpu, proc.stdout + proc.stderr
 
 
-def conversion_throughput(files: list[Path], seconds_each: list[float], rate: int = 16000) -> float:
-    """x realtime of load_mono (decode + mono + resample) on one core, in this process."""
-    from audiogan.audio_io import load_mono
-
-    load_mono(files[0], rate)  # warm-up (imports, first decoder set-up)
-    start = time.process_time()
-    for path in files:
-        load_mono(path, rate)
-    cpu = time.process_time() - start
-    return sum(seconds_each) / cpu
+def jobs_run(output: str, rule: str) -> int:
+    return sum(1 for line in output.splitlines() if line.startswith("Finished jobid") and f"(Rule: {rule})" in line)
 
 
-def profile_dry_run(workdir: Path, config: Path) -> None:
-    import cProfile
-    import pstats
+def disk_mb(path: Path) -> float:
+    if not path.exists():
+        return 0.0
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
-    out = workdir / "dryrun.prof"
-    cmd = snakemake_cmd(workdir, config, "-n")
-    argv = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "snakemake", *cmd[cmd.index("-s"):]]
-    subprocess.run(argv, capture_output=True, text=True)
-    stats = pstats.Stats(str(out))
-    stats.sort_stats("cumulative").print_stats(25)
+
+def median_of(cmd: list[str], runs: int = 3) -> tuple[float, float, str]:
+    results = [timed(cmd) for _ in range(runs)]
+    walls = [r[0] for r in results]
+    return statistics.median(walls), statistics.median(r[1] for r in results), results[-1][2]
+
+
+def run_variant(name: str, repo: Path, workdir: Path, source_dir: Path, pcm_mb: float, args) -> dict:
+    """All measurements for one workflow version on one prepared folder."""
+    for leftover in ("results", "cache", "logs", ".snakemake"):
+        shutil.rmtree(workdir / leftover, ignore_errors=True)
+    config = write_config(workdir, source_dir, name == "baseline", args.shard_mb)
+    run = snakemake_cmd(repo, workdir, config, "--cores", "2", TARGET)
+    row: dict = {"variant": name}
+    if args.dry_run_only:
+        target = "results/raw/files/items.tsv" if name == "baseline" else "results/raw/files/shards.tsv"
+        row["download"] = timed(snakemake_cmd(repo, workdir, config, "--cores", "2", target))[0]
+        row["dry"], _, out = median_of(snakemake_cmd(repo, workdir, config, "-n", TARGET))
+        row["planned_convert"] = sum(1 for line in out.splitlines() if line.split()[:1] == ["convert"])
+        return row
+    with AnonPeaks() as peaks:
+        row["full"], row["full_cpu"], _ = timed(run)
+    row["peaks"] = dict(peaks.peaks)
+    row["dry"], _, _ = median_of(snakemake_cmd(repo, workdir, config, "-n", TARGET))
+    row["noop"], _, out = median_of(run)
+    assert "Nothing to be done" in out, out[-2000:]
+    row["converted_mb"] = disk_mb(workdir / "results" / "converted")
+    row["dataset_mb"] = disk_mb(workdir / "results" / "dataset") + disk_mb(workdir / "results" / "segments")
+    row["disk_ratio"] = (row["converted_mb"] + row["dataset_mb"]) / pcm_mb
+
+    added = source_dir / "part_0000" / "added.wav"
+    t = np.arange(int(0.9 * RATE)) / RATE
+    sf.write(added, (0.3 * np.sin(2 * np.pi * 777 * t)).astype(np.float32), RATE, subtype="PCM_16")
+    with AnonPeaks() as peaks:
+        row["add"], _, out = timed(run)
+    row["add_convert_jobs"] = jobs_run(out, "convert")
+    added.unlink()
+    row["remove"], _, out = timed(run)
+    row["remove_convert_jobs"] = jobs_run(out, "convert")
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=20_000)
-    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--items", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--baseline", help="git revision to compare with (exported with git archive)")
+    parser.add_argument("--shard-mb", type=float, default=256)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--dry-run-only", action="store_true")
-    parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--throughput-files", type=int, default=400)
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="audiogan-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    for leftover in ("distinct", "cv_clips", "results", "cache", "logs", ".snakemake"):
-        shutil.rmtree(workdir / leftover, ignore_errors=True)  # a reused --workdir starts clean
     print(f"work folder: {workdir}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"load average at start {os.getloadavg()[0]:.1f}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}, load average at start {os.getloadavg()[0]:.1f}")  # fmt: skip
+    variants = [("this", REPO)]
+    if args.baseline:
+        base_repo = workdir / "baseline_repo"
+        shutil.rmtree(base_repo, ignore_errors=True)
+        base_repo.mkdir()
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(base_repo)], input=archive.stdout, check=True)
+        variants.append(("baseline", base_repo))
+    rows = []
     try:
-        start = time.perf_counter()
-        clips = make_clips(workdir / "distinct")
-        source_dir = workdir / "cv_clips"
-        audio_seconds = populate(source_dir, clips, args.clips)
-        config = write_config(workdir, source_dir, args.shards)
-        print(f"setup: {args.clips} files, {audio_seconds / 3600:.1f} h of audio, {time.perf_counter() - start:.1f} s")
-
-        version_s, _ = timed(snakemake_cmd(workdir, config, "--version"))
-        print(f"snakemake --version (start-up alone): {version_s:.2f} s wall, {CPU_TIMES[-1]:.2f} s CPU")
-        dry = [timed(snakemake_cmd(workdir, config, "-n"))[0] for _ in range(3)]
-        dry_cpu = CPU_TIMES[-3:]
-        _, proc = timed(snakemake_cmd(workdir, config, "-n"))
-        jobs = [line for line in proc.stdout.splitlines() if line.strip().startswith("total")]
-        print(f"snakemake -n: median {statistics.median(dry):.2f} s wall, {statistics.median(dry_cpu):.2f} s CPU "
-              f"over 3 runs ({', '.join(f'{t:.2f}' for t in dry)}); {' '.join(jobs[0].split()) if jobs else ''} jobs"
-              "  goal < 10 s")
-        if args.profile:
-            profile_dry_run(workdir, config)
-
-        if not args.dry_run_only:
-            target = "results/dataset/manifest.tsv"
-            full, _ = timed(snakemake_cmd(workdir, config, "--cores", "2", target))
-            print(f"pipeline to {target}: {full:.1f} s wall, {CPU_TIMES[-1]:.1f} s CPU "
-                  f"({audio_seconds / full:.0f} x realtime overall on 2 cores; {audio_seconds / CPU_TIMES[-1]:.0f} x per CPU second)")
-            noop = []
-            for _ in range(3):
-                elapsed, proc = timed(snakemake_cmd(workdir, config, "--cores", "2", target))
-                noop.append(elapsed)
-                if "Nothing to be done" not in proc.stdout + proc.stderr:
-                    ran = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip().startswith(("rule ", "localrule "))]
-                    print(f"  note: the rerun was not a no-op; it ran: {', '.join(ran) or '(see log)'}")
-                    (workdir / "not_noop.log").write_text(proc.stdout + proc.stderr)
-            print(f"no-op rerun: median {statistics.median(noop):.2f} s wall, {statistics.median(CPU_TIMES[-3:]):.2f} s CPU "
-                  f"({', '.join(f'{t:.2f}' for t in noop)})  goal < 5 s")
-            manifest = workdir / target
-            rows = sum(1 for _ in manifest.open()) - 1 if manifest.exists() else 0
-            print(f"manifest rows: {rows}; load average now {os.getloadavg()[0]:.1f}")
-
-        n = min(args.throughput_files, args.clips)
-        files = sorted(source_dir.rglob("*.mp3"))[:n]
-        seconds = [clips[int(p.stem.rsplit("_", 1)[1]) % len(clips)][1] for p in files]
-        speed = conversion_throughput(files, seconds)
-        print(f"conversion (load_mono to 16 kHz mono, one core): {speed:.0f} x realtime over {n} files  goal >= 1000")
+        for count in args.items:
+            source_dir = workdir / f"files_{count}"
+            shutil.rmtree(source_dir, ignore_errors=True)
+            start = time.perf_counter()
+            distinct = make_distinct(workdir / "distinct")
+            seconds, pcm_bytes = populate(source_dir, distinct, count)
+            print(f"\n{count} files, {seconds / 3600:.1f} h of audio, {pcm_bytes / 1e9:.2f} GB as 16-bit PCM; "
+                  f"setup {time.perf_counter() - start:.0f} s")  # fmt: skip
+            for name, repo in variants:
+                row = run_variant(name, repo, workdir, source_dir, pcm_bytes / 1e6, args)
+                row["items"] = count
+                rows.append(row)
+                print(f"  {name}: {row}", flush=True)
+            if not args.keep:
+                shutil.rmtree(source_dir, ignore_errors=True)
+                for leftover in ("results", "cache", "logs", ".snakemake"):
+                    shutil.rmtree(workdir / leftover, ignore_errors=True)
+        print_table(rows, args.dry_run_only)
+        print(f"load average at end {os.getloadavg()[0]:.1f}")
     finally:
         if not args.keep and not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def print_table(rows: list[dict], dry_only: bool) -> None:
+    print()
+    if dry_only:
+        print("| items | variant | download job (s) | dry run (s) | convert jobs planned |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['items']:,} | {r['variant']} | {r['download']:.1f} | {r['dry']:.1f} | {r['planned_convert']} |")
+        return
+    print("| items | variant | full run (s) | dry run (s) | no-op (s) | add one (s, convert jobs) | remove one (s, convert jobs)"
+          " | peak RssAnon MiB (download/convert/segment/dataset) | disk MB converted + dataset (x 16-bit PCM) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        peaks = "/".join(f"{r['peaks'].get(s, float('nan')):.0f}" for s in STAGES)
+        print(f"| {r['items']:,} | {r['variant']} | {r['full']:.1f} | {r['dry']:.1f} | {r['noop']:.1f} | "
+              f"{r['add']:.1f} ({r['add_convert_jobs']}) | {r['remove']:.1f} ({r['remove_convert_jobs']}) | {peaks} | "
+              f"{r['converted_mb']:.0f} + {r['dataset_mb']:.0f} ({r['disk_ratio']:.2f}x) |")  # fmt: skip
 
 
 if __name__ == "__main__":

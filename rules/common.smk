@@ -1,7 +1,10 @@
 # Config validation and the small helpers that compute rule inputs and params.
 
-import hashlib
+import datetime
+import functools
+import os
 import sys
+import time
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -13,6 +16,8 @@ sys.path.insert(0, str(LIBRARY))
 
 from audiogan.codedeps import module_closure
 from audiogan.config import ConfigError, validate_config
+from audiogan.sources.local import folder_fingerprint
+from audiogan.tsv import read_tsv
 
 try:
     validate_config(config)
@@ -38,56 +43,98 @@ def source_code(source_name):
     return code(f"sources.{SOURCES[source_name]['kind']}")
 
 
-def shard_count(source_name):
-    return SOURCES[source_name].get("shards", config["convert"]["shards"])
-
-
 def source_fingerprint(source_name):
-    """Params that change when a source's content may have changed without its config changing."""
+    """Params that change when a source's content may have changed without its config changing.
+
+    A local folder: the mtimes of its sub-folders (audiogan.sources.local.folder_fingerprint,
+    cached, no per-file work), so adding, removing or replacing a file reruns its download.
+    """
     source = SOURCES[source_name]
     if source["kind"] != "local":
         return ""
-    # A local folder: names, sizes and mtimes of its files (cheap, no reading).
-    digest = hashlib.sha256()
-    root = Path(source["path"]).expanduser()
-    for path in sorted(root.rglob("*")) if root.is_dir() else []:
-        if path.is_file():
-            stat = path.stat()
-            digest.update(
-                f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
-            )
-    return digest.hexdigest()
+    return folder_fingerprint(source["path"], f"{CACHE}/sources/{source_name}/folders.json")
 
 
-def converted_shards(source_name):
-    return [
-        {
-            "audio": f"results/converted/{source_name}/shard_{k}.npy",
-            "index": f"results/converted/{source_name}/shard_{k}.tsv",
-            "rejects": f"results/converted/{source_name}/shard_{k}.rejects.tsv",
-        }
-        for k in range(shard_count(source_name))
-    ]
+def poll_token():
+    """Changes when sources must be looked at again (config `refresh`): each new value re-lists
+    local folders and polls playlists and channels for new uploads once."""
+    refresh = config["refresh"]
+    if refresh == "always":
+        return str(time.time_ns())
+    if refresh == "daily":
+        return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    return ""
 
 
-def dataset_layout():
-    """Per source: its conversion shards and its download failures, for the segment stage."""
+def shard_bytes(source_name):
+    """Target input bytes per convert/segment shard (audiogan.sharding)."""
+    megabytes = SOURCES[source_name].get("shard_mb", config["convert"]["shard_mb"])
+    return int(megabytes * 1_000_000)
+
+
+def listing_dir(source_name):
+    return f"results/raw/{source_name}/shards"
+
+
+def source_shards(source_name):
+    """Shard id -> input bytes, from the download checkpoint (the DAG waits for it)."""
+    table = checkpoints.download.get(source=source_name).output.shards
+    return _read_shard_table(table, os.stat(table).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_shard_table(table, mtime_ns):
+    # Read once per version of the table, not once per job of the DAG.
+    return {int(row["shard"]): int(row["bytes"]) for row in read_tsv(table)}
+
+
+def shard_runtime(wildcards, attempt):
+    """Minutes for a convert or segment job: 10 plus one per 60 MB of input, doubled per retry."""
+    size = source_shards(wildcards.source).get(int(wildcards.shard), 0)
+    return (10 + size // 60_000_000) * attempt
+
+
+def converted_shard(source_name, shard):
+    stem = f"results/converted/{source_name}/shard_{shard}"
+    return {
+        "audio": f"{stem}.npy",
+        "index": f"{stem}.tsv",
+        "rejects": f"{stem}.rejects.tsv",
+    }
+
+
+def segmented_shard(source_name, shard):
+    stem = f"results/segments/{source_name}/shard_{shard}"
+    return {
+        "clips": f"{stem}.clips.npy",
+        "manifest": f"{stem}.manifest.tsv",
+        "rejects": f"{stem}.rejects.tsv",
+        "stats": f"{stem}.json",
+    }
+
+
+def dataset_layout(wildcards=None):
+    """Per source: its shards (converted audio and segment results) and download failures."""
     return [
         {
             "name": name,
-            "shards": converted_shards(name),
             "failures": f"results/raw/{name}/failures.tsv",
+            "shards": [
+                {"audio": converted_shard(name, k)["audio"], **segmented_shard(name, k)}
+                for k in source_shards(name)
+            ],
         }
         for name in SOURCES
     ]
 
 
-def all_converted_files():
+def dataset_inputs(wildcards):
     return [
         path
         for entry in dataset_layout()
         for shard in entry["shards"]
-        for path in shard.values()
+        for key, path in shard.items()
+        if key != "audio"
     ]
 
 

@@ -1,6 +1,7 @@
 rule convert:
     input:
-        listing=rules.download.output.listing,
+        # Written by the download checkpoint only when the shard's items change.
+        listing=lambda wildcards: f"{listing_dir(wildcards.source)}/shard_{wildcards.shard}.tsv",
         code=code("convert"),
     output:
         audio="results/converted/{source}/shard_{shard}.npy",
@@ -11,12 +12,12 @@ rule convert:
     conda:
         "../envs/audio.yaml"
     resources:
-        runtime=120,
-        mem_mb=4000,
+        runtime=shard_runtime,
+        # Items are decoded and written one at a time: memory is one item's audio, not the shard's.
+        mem_mb=1000,
     params:
         sample_rate=lookup(dpath="audio/sample_rate", within=config),
-        shard=lambda wildcards: int(wildcards.shard),
-        shards=lambda wildcards: shard_count(wildcards.source),
+        dtype=lookup(dpath="convert/dtype", within=config),
     message:
         "Converting {wildcards.source} shard {wildcards.shard} to mono at {params.sample_rate} Hz"
     script:

@@ -2,8 +2,8 @@ rule evaluate:
     input:
         samples=rules.render.output.table,
         generator=rules.train.output.generator,
-        clips=rules.segment.output.clips,
-        manifest=rules.segment.output.manifest,
+        clips=rules.dataset.output.clips,
+        manifest=rules.dataset.output.manifest,
         code=code("metrics"),
     output:
         metrics="results/metrics.json",

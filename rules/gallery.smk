@@ -25,7 +25,7 @@ rule pack:
     input:
         samples=rules.render.output.table,
         metrics=rules.evaluate.output.metrics,
-        manifest=rules.segment.output.manifest,
+        manifest=rules.dataset.output.manifest,
         listings=expand("results/raw/{source}/items.tsv", source=SOURCES),
         generator=rules.train.output.generator,
         code=code("pack"),

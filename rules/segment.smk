@@ -1,24 +1,47 @@
 rule segment:
     input:
-        converted=all_converted_files(),
+        unpack(lambda wildcards: converted_shard(wildcards.source, wildcards.shard)),
+        code=code("segment"),
+    output:
+        **segmented_shard("{source}", "{shard}"),
+    log:
+        "logs/segment/{source}/shard_{shard}.log",
+    conda:
+        "../envs/audio.yaml"
+    resources:
+        runtime=shard_runtime,
+        mem_mb=1000,
+    params:
+        audio=lookup(dpath="audio", within=config),
+    message:
+        "Cutting {params.audio[clip_seconds]} s clips of {wildcards.source} shard {wildcards.shard}, dropping silence"
+    script:
+        "../scripts/segment.py"
+
+
+# Cheap: joins the shards' small tables; no audio is read or copied.
+rule dataset:
+    input:
+        shards=dataset_inputs,
         failures=expand("results/raw/{source}/failures.tsv", source=SOURCES),
         code=code("segment"),
     output:
-        clips="results/dataset/clips.npy",
+        clips="results/dataset/clips.json",
+        index="results/dataset/clip_index.npy",
         manifest="results/dataset/manifest.tsv",
         rejects="results/dataset/rejects.tsv",
         summary="results/dataset/summary.json",
     log:
-        "logs/segment.log",
+        "logs/dataset.log",
     conda:
         "../envs/audio.yaml"
     resources:
-        runtime=120,
-        mem_mb=8000,
+        runtime=30,
+        mem_mb=1000,
     params:
         audio=lookup(dpath="audio", within=config),
-        layout=dataset_layout(),
+        layout=dataset_layout,
     message:
-        "Cutting {params.audio[clip_seconds]} s clips, normalizing ({params.audio[normalize]}), dropping silence"
+        "Indexing the dataset's clips"
     script:
-        "../scripts/segment.py"
+        "../scripts/dataset.py"

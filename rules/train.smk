@@ -1,7 +1,7 @@
 rule train:
     input:
-        clips=rules.segment.output.clips,
-        manifest=rules.segment.output.manifest,
+        clips=rules.dataset.output.clips,
+        manifest=rules.dataset.output.manifest,
         code=code("train"),
     output:
         generator="results/model/generator.pt",
@@ -11,7 +11,8 @@ rule train:
         previews=directory("results/model/previews"),
     log:
         "logs/train.log",
-    # A preempted (SIGTERM) job checkpoints and exits non-zero; the retry resumes from there.
+    # A preempted (SIGTERM) job checkpoints and exits non-zero; the retry resumes from there. An
+    # error would recur, so a retry ends at once (audiogan.jobs, told the attempt below).
     retries: 2
     conda:
         "../envs/model.yaml"
@@ -21,6 +22,7 @@ rule train:
         mem_mb=16000,
         gpu=train_gpus(),
         gpu_model=train_gpu_model(),
+        attempt=lambda wildcards, attempt: attempt,
     params:
         train=lookup(dpath="train", within=config),
         sample_rate=lookup(dpath="audio/sample_rate", within=config),

@@ -6,17 +6,17 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or
 
 import torch
 
-from audiogan.logs import setup_logging
+from audiogan.jobs import job
 from audiogan.metrics import evaluate
 
-setup_logging(snakemake.log[0])
-# Small STFTs and matmuls: extra torch threads only fight the other jobs for cores.
-torch.set_num_threads(snakemake.threads)
-evaluate(
-    samples_table=snakemake.input.samples,
-    generator_path=snakemake.input.generator,
-    clips_path=snakemake.input.clips,
-    manifest_path=snakemake.input.manifest,
-    settings=snakemake.params.evaluate,
-    out_json=snakemake.output.metrics,
-)
+with job(snakemake.log[0]):
+    # Small STFTs and matmuls: extra torch threads only fight the other jobs for cores.
+    torch.set_num_threads(snakemake.threads)
+    evaluate(
+        samples_table=snakemake.input.samples,
+        generator_path=snakemake.input.generator,
+        clips_path=snakemake.input.clips,
+        manifest_path=snakemake.input.manifest,
+        settings=snakemake.params.evaluate,
+        out_json=snakemake.output.metrics,
+    )

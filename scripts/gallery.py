@@ -5,15 +5,15 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
 
 from audiogan.gallery import write_gallery
-from audiogan.logs import setup_logging
+from audiogan.jobs import job
 
-setup_logging(snakemake.log[0])
-write_gallery(
-    out_html=snakemake.output.html,
-    samples_table=snakemake.input.samples,
-    contact_sheet=snakemake.input.contact_sheet,
-    loss_curve=snakemake.input.loss_curve,
-    quality_csv=snakemake.input.quality,
-    metrics_json=snakemake.input.metrics,
-    config=snakemake.params.config,
-)
+with job(snakemake.log[0]):
+    write_gallery(
+        out_html=snakemake.output.html,
+        samples_table=snakemake.input.samples,
+        contact_sheet=snakemake.input.contact_sheet,
+        loss_curve=snakemake.input.loss_curve,
+        quality_csv=snakemake.input.quality,
+        metrics_json=snakemake.input.metrics,
+        config=snakemake.params.config,
+    )

@@ -6,18 +6,18 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or
 
 import torch
 
-from audiogan.logs import setup_logging
+from audiogan.jobs import job
 from audiogan.render import render_samples
 
-setup_logging(snakemake.log[0])
-# Small STFTs and matmuls: extra torch threads only fight the other jobs for cores.
-torch.set_num_threads(snakemake.threads)
-render_samples(
-    generator_path=snakemake.input.generator,
-    sample_paths=snakemake.output.samples,
-    table_path=snakemake.output.table,
-    contact_sheet_path=snakemake.output.contact_sheet,
-    seed=snakemake.params.seed,
-    sample_rate=snakemake.params.sample_rate,
-    subtype=snakemake.params.subtype,
-)
+with job(snakemake.log[0]):
+    # Small STFTs and matmuls: extra torch threads only fight the other jobs for cores.
+    torch.set_num_threads(snakemake.threads)
+    render_samples(
+        generator_path=snakemake.input.generator,
+        sample_paths=snakemake.output.samples,
+        table_path=snakemake.output.table,
+        contact_sheet_path=snakemake.output.contact_sheet,
+        seed=snakemake.params.seed,
+        sample_rate=snakemake.params.sample_rate,
+        subtype=snakemake.params.subtype,
+    )

@@ -59,6 +59,7 @@ class LocalServer:
         self.not_found: set[str] = set()
         self.drop_once: set[str] = set()
         self.script: dict[str, list[str | int]] = {}
+        self.redirects: dict[str, str] = {}  # path -> absolute URL answered with a 302
         self.mdc: MDCEmulation | None = None
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -69,6 +70,10 @@ class LocalServer:
     def base(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
 
     def url(self, path: str) -> str:
         return f"{self.base}/{path.lstrip('/')}"
@@ -117,6 +122,8 @@ def _make_handler(server: LocalServer):
         def _handle(self, body: bool) -> None:
             server.record(Request(self.command, self.path, dict(self.headers.items())))
             path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+            if path in server.redirects:
+                return self._send(302, b"moved", "text/plain", {"Location": server.redirects[path]})
             if server.mdc is not None and path.startswith("/api/"):
                 return self._api(path)
             if path in server.not_found:

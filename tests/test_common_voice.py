@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from audiogan.dataset import samples_to_float32
 from audiogan.sources import SourceError, common_voice, download
 from audiogan.tsv import read_tsv
 from cv_fixtures import COLUMNS, STRAY_QUOTE, build_cv_archive, encode_mp3s
@@ -186,12 +187,155 @@ def test_download_writes_items_tsv_and_convert_reads_it(release, tmp_path):
     assert read_tsv(failures_tsv) == [{"file": "../escape", "reason": "refused archive member: path leaves the archive folder"}]
 
     out = tmp_path / "converted"
-    convert_shard(items_tsv, 0, 1, 16000, out / "shard_0.npy", out / "shard_0.tsv", out / "shard_0.rejects.tsv")
+    convert_shard(items_tsv, 16000, out / "shard_0.npy", out / "shard_0.tsv", out / "shard_0.rejects.tsv")
     index = read_tsv(out / "shard_0.tsv")
-    audio = np.load(out / "shard_0.npy")
+    audio = samples_to_float32(np.load(out / "shard_0.npy"))
     assert [r["file"] for r in index] == [r["file"] for r in rows]  # 32k mono, 48k mono, 44.1k stereo all decode
     assert read_tsv(out / "shard_0.rejects.tsv") == []
-    assert audio.dtype == np.float32 and audio.size == sum(int(r["length"]) for r in index)
+    assert audio.size == sum(int(r["length"]) for r in index)
     # espeak speech of about a second: lengths in a sane range at 16 kHz, and not silent.
     assert all(8000 < int(r["length"]) < 64000 for r in index)
     assert float(np.abs(audio).max()) > 0.05
+
+
+# -- hostile archives: nothing leaves the cache folder, every refusal is recorded -------------------
+
+
+def _raw_member(tar, name: str, data: bytes = b"", *, link: str | None = None) -> None:
+    """A member with any name (non-UTF-8 bytes travel as surrogates, as tarfile reads them back)."""
+    import io
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    if link is not None:
+        info.type, info.linkname = tarfile.SYMTYPE, link
+    else:
+        info.size = len(data)
+    info.mtime = 1_700_000_000
+    tar.addfile(info, io.BytesIO(data) if link is None else None)
+
+
+def _top_level_archive(path, rows: list[tuple[bytes, bytes]], members: list[tuple[str, dict]]) -> None:
+    """`validated.tsv` at the top of the archive (so the language folder comes from `locale`),
+    its rows given as raw (path, locale) cells, then the members in order."""
+    import tarfile
+
+    tsv = b"client_id\tpath\tsentence\tlocale\n" + b"".join(b"c\t" + p + b"\ts\t" + loc + b"\n" for p, loc in rows)
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT, encoding="utf-8", errors="surrogateescape") as tar:
+        for name, options in members[:1]:
+            _raw_member(tar, name, **options)
+        _raw_member(tar, "validated.tsv", tsv)
+        for name, options in members[1:]:
+            _raw_member(tar, name, **options)
+
+
+def _files_under(root):
+    return {p for p in root.rglob("*") if not p.is_dir()}
+
+
+def test_locale_cell_cannot_place_a_clip_outside_the_cache(tmp_path, mp3s):
+    """The issue's attack: locale `/home/someone/.ssh`, path `authorized_keys`, a member clips/authorized_keys."""
+    ssh = tmp_path / "home" / "someone" / ".ssh"
+    archive = tmp_path / "attack.tar.gz"
+    rows = [(b"authorized_keys", str(ssh).encode()), (b"sub.mp3", b"../../.."), (b"good.mp3", b"xx")]
+    members = [("README", {"data": b"x"}), ("clips/authorized_keys", {"data": b"ssh-ed25519 AAAA attacker"}),
+               ("clips/sub.mp3", {"data": mp3s[0]}), ("clips/good.mp3", {"data": mp3s[0]})]
+    _top_level_archive(archive, rows, members)
+    cache = tmp_path / "a" / "b" / "cache"
+    before = _files_under(tmp_path)
+
+    result = common_voice.fetch(source(archive), cache)
+
+    assert not ssh.exists()
+    assert {p for p in _files_under(tmp_path) - before if not p.is_relative_to(cache)} == set()
+    assert [item.path for item in result.items] == [cache.resolve() / "clips" / "xx" / "good.mp3"]
+    reasons = dict(result.failures)
+    assert reasons[f"{ssh}/clips/authorized_keys"].startswith("refused: ")
+    assert "path separator" in reasons[f"{ssh}/clips/authorized_keys"]
+    assert reasons["../../../clips/sub.mp3"].startswith("refused: ")
+
+
+def test_hostile_archive_table_writes_nothing_outside_and_records_every_refusal(tmp_path, mp3s):
+    """A table of hostile TSV cells and members; each must be refused with a recorded reason."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    long = b"L" * 300
+    # (path cell, locale cell, what the failure's `file` column contains)
+    table = [
+        (b"t01.mp3", str(outside).encode(), "/clips/t01.mp3"),   # absolute locale
+        (b"t02.mp3", b"../../..", "../../../clips/t02.mp3"),     # climbing locale
+        (b"t03.mp3", b"..", "../clips/t03.mp3"),
+        (b"t04.mp3", b".", "./clips/t04.mp3"),
+        (b"../t05.mp3", b"xx", "xx/clips/../t05.mp3"),            # climbing path
+        (str(outside / "t06.mp3").encode(), b"xx", "t06.mp3"),    # absolute path
+        (b"t07.mp3", b"x\x00y", "x\\x00y/clips/t07.mp3"),         # NUL in locale
+        (b"t08\x00.mp3", b"xx", "xx/clips/t08\\x00.mp3"),         # NUL in path
+        (b"t09" + long + b".mp3", b"xx", "t09LLL"),               # name too long
+        (b"t10.mp3", long, "/clips/t10.mp3"),                     # locale too long
+        (b"t11.mp3", b"\xff\xfe", "validated.tsv:12"),            # non-UTF-8 locale
+        (b"t12\xe9.mp3", b"xx", "validated.tsv:13"),              # non-UTF-8 path
+        (b"t13.mp3", b"x\ry", "validated.tsv:14"),                # carriage return in a cell
+        (b"", b"xx", "xx/clips/"),                                # empty path
+        (b"..", b"xx", "xx/clips/.."),
+        (b"t16.mp3", b"C:\\Windows", "C:\\Windows/clips/t16.mp3"),  # Windows-style absolute locale
+        (b"link.mp3", b"xx", "xx/clips/link.mp3"),                # the member is a symlink: never extracted
+        (b"good.mp3", b"xx", None),
+    ]
+    members = [
+        ("../evil", {"data": b"evil"}),
+        (str(outside / "abs_evil"), {"data": b"evil"}),
+        ("clips/../../evil2", {"data": b"evil"}),
+        ("clips/link.mp3", {"link": str(outside / "target")}),
+        ("clips/t12\udce9.mp3", {"data": mp3s[0]}),
+        ("clips/t09" + "L" * 300 + ".mp3", {"data": mp3s[0]}),
+    ]
+    members += [(f"clips/t{n:02d}.mp3", {"data": mp3s[0]}) for n in (1, 2, 3, 4, 7, 10, 11, 13, 16)]
+    members += [("clips/good.mp3", {"data": mp3s[1]})]
+    archive = tmp_path / "hostile.tar.gz"
+    _top_level_archive(archive, [(p, loc) for p, loc, _ in table], members)
+    cache = tmp_path / "deep" / "er" / "cache"
+    items_tsv, failures_tsv = tmp_path / "raw" / "items.tsv", tmp_path / "raw" / "failures.tsv"
+    before = _files_under(tmp_path)
+
+    download(source(archive), cache, items_tsv, failures_tsv)
+
+    written = _files_under(tmp_path) - before - {items_tsv, failures_tsv}
+    assert written and all(p.is_relative_to(cache) for p in written), sorted(map(str, written))
+    assert not any(outside.iterdir())
+    assert [r["file"] for r in read_tsv(items_tsv)] == ["xx/clips/good.mp3"]
+    assert (cache / "clips" / "xx" / "good.mp3").read_bytes() == mp3s[1]
+    failures = read_tsv(failures_tsv)
+    shown = [f["file"] for f in failures]
+    for _, _, expected in table[:-1]:
+        assert any(expected in file for file in shown), (expected, shown)
+    for name in ("../evil", str(outside / "abs_evil"), "clips/../../evil2", "clips/link.mp3"):
+        assert any(f["file"] == name and f["reason"].startswith("refused archive member") for f in failures), name
+    assert len(failures) == len(table) - 1 + 4
+    assert all(f["reason"] for f in failures)
+
+
+def test_mdc_route_confines_a_hostile_archive(tmp_path, mp3s, monkeypatch):
+    import hashlib
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    archive = tmp_path / "files" / "mcv-scripted-xx-v1.tar.gz"
+    archive.parent.mkdir()
+    _top_level_archive(
+        archive, [(b"k.mp3", str(outside).encode()), (b"good.mp3", b"xx")],
+        [("../evil", {"data": b"evil"}), ("clips/k.mp3", {"data": mp3s[0]}), ("clips/good.mp3", {"data": mp3s[0]})],
+    )
+    data = archive.read_bytes()
+    with LocalServer(tmp_path) as server:
+        server.mdc = MDCEmulation(api_key="k-1", datasets=[MDCDataset(
+            id="cmx", slug="cv-xx", file=f"files/{archive.name}",
+            checksum="sha256:" + hashlib.sha256(data).hexdigest(), size=len(data),
+        )])
+        monkeypatch.setenv("MDC_API_KEY", "k-1")
+        cache = tmp_path / "cache"
+        result = common_voice.fetch({"name": "cv", "kind": "common_voice", "dataset": "cv-xx",
+                                     "api_url": server.url("api")}, cache)
+    assert not any(outside.iterdir()) and not (tmp_path / "evil").exists()
+    assert [i.file for i in result.items] == ["xx/clips/good.mp3"]
+    files = dict(result.failures)
+    assert files["../evil"].startswith("refused archive member") and files[f"{outside}/clips/k.mp3"].startswith("refused")

@@ -65,3 +65,50 @@ def test_errors_name_the_key_and_allowed_values(patch, expected):
         validate_config(config)
     for fragment in expected:
         assert fragment in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "patch, expected",
+    [
+        ({"train": {"batch_size": 8, "gpus": 3}}, ["train.batch_size", "not divisible by train.gpus (3)"]),
+        ({"paths": {"cache": ""}}, ["paths.cache", "non-empty"]),
+        ({"paths": {"cache": "/"}}, ["paths.cache", "filesystem root"]),
+        ({"paths": {"cache": "/.."}}, ["paths.cache", "filesystem root"]),
+        ({"sources": [{"name": "d", "kind": "demo", "max_seconds": 1e7}]}, ["sources[0](d).max_seconds", "600"]),
+        ({"sources": [{"name": "d", "kind": "demo", "min_seconds": 700}]}, ["sources[0](d).min_seconds", "600"]),
+        ({"sources": [{"name": "d", "kind": "demo", "tracks": 10**6}]}, ["sources[0](d).tracks", "1000"]),
+        ({"sources": [{"name": "l", "kind": "local", "path": "/no/such/folder"}]},
+         ["sources[0](l).path", "'/no/such/folder' does not exist"]),
+        ({"sources": [{"name": "l", "kind": "local", "path": str(REPO / "config.yaml")}]},
+         ["sources[0](l).path", "is not a folder"]),
+        ({"sources": [{"name": "y", "kind": "youtube", "urls": ["https://e.org/a.mp3"], "license_filter": "cc(0"}]},
+         ["sources[0](y).license_filter", "'cc(0' is not a valid regular expression"]),
+    ],
+)
+def test_late_failures_are_caught_at_load(patch, expected):
+    """Issue 9: each of these used to fail only inside a job (or never)."""
+    config = copy.deepcopy(MINIMAL)
+    config.update(patch)
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    for fragment in expected:
+        assert fragment in str(error.value)
+
+
+def test_existing_local_folder_and_valid_filter_pass(tmp_path):
+    config = {"sources": [
+        {"name": "l", "kind": "local", "path": str(tmp_path)},
+        {"name": "y", "kind": "youtube", "urls": ["https://e.org/a.mp3"], "license_filter": "creative commons|cc0"},
+    ], "train": {"batch_size": 8, "gpus": 4}, "paths": {"cache": str(tmp_path / "cache")}}
+    assert validate_config(config)["sources"][0]["path"] == str(tmp_path)
+
+
+def test_a_number_given_as_text_is_refused_with_the_way_out():
+    """What `--config 'render={"count": 64}'` gives (Snakemake parses nested values as text): refused,
+    not converted, and the message says to use --configfile."""
+    config = copy.deepcopy(MINIMAL)
+    config["render"] = {"count": "64"}
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert "render.count: '64' is not of type 'integer'" in str(error.value)
+    assert "--configfile" in str(error.value)

@@ -1,4 +1,4 @@
-"""convert_shard: shard split by row position, concatenated audio, index and rejects."""
+"""convert_shard: a shard listing decoded to concatenated 16-bit (or float32) audio, index and rejects."""
 
 import numpy as np
 import pytest
@@ -6,6 +6,7 @@ import pytest
 from audio_fixtures import ffmpeg_encode, stereo, tone, write_file
 from audiogan.audio_io import load_mono
 from audiogan.convert import convert_shard
+from audiogan.dataset import samples_to_float32, to_pcm16
 from audiogan.sources import ITEM_COLUMNS
 from audiogan.tsv import read_tsv, write_tsv
 
@@ -31,55 +32,64 @@ def items(tmp_path):
     return table, paths
 
 
-def run(table, tmp_path, shard, shards, rate=16000):
-    out = {key: tmp_path / "out" / f"shard_{shard}{suffix}" for key, suffix in
+def run(table, tmp_path, rate=16000, dtype="float32", name="shard_1"):
+    out = {key: tmp_path / "out" / f"{name}{suffix}" for key, suffix in
            (("audio", ".npy"), ("index", ".tsv"), ("rejects", ".rejects.tsv"))}  # fmt: skip
-    convert_shard(table, shard, shards, rate, out["audio"], out["index"], out["rejects"])
+    convert_shard(table, rate, out["audio"], out["index"], out["rejects"], dtype=dtype)
     return np.load(out["audio"]), read_tsv(out["index"]), read_tsv(out["rejects"])
 
 
-def test_shards_split_by_row_position_and_index_the_audio(items, tmp_path):
+def test_listed_items_are_concatenated_and_indexed(items, tmp_path):
     table, paths = items
-    audio, index, rejects = run(table, tmp_path, 0, 2)
-    # rows 0, 2, 4, 6 belong to shard 0
-    assert [row["file"] for row in index] == ["music/a.wav", "music/c.mp3", "music/e.ogg", "music/f.m4a"]
-    assert [row["license"] for row in index] == ["L0", "L2", "L4", "L6"]
-    assert rejects == []
+    audio, index, rejects = run(table, tmp_path)
+    good = [paths[i] for i in (0, 1, 2, 4, 6)]
+    assert [row["file"] for row in index] == [f"music/{p.name}" for p in good]  # listing order
+    assert [row["license"] for row in index] == ["L0", "L1", "L2", "L4", "L6"]
     assert audio.dtype == np.float32 and audio.ndim == 1
     starts = [int(row["start"]) for row in index]
     lengths = [int(row["length"]) for row in index]
     assert starts == [0, *np.cumsum(lengths)[:-1].tolist()]
     assert audio.size == sum(lengths)
-    for row, path in zip(index, [paths[0], paths[2], paths[4], paths[6]]):
+    for row, path in zip(index, good):
         start, length = int(row["start"]), int(row["length"])
         np.testing.assert_array_equal(audio[start : start + length], load_mono(path, 16000))
-    assert lengths[0] == 16000 and lengths[2] == 4800  # exact for lossless / same-duration files
+    assert lengths[0] == 16000 and lengths[1] == 8000 and lengths[3] == 4800  # exact for lossless files
     np.testing.assert_allclose(np.max(np.abs(audio[2000:14000])), 0.3, rtol=0.02)  # stereo averaged
+    assert [row["file"] for row in rejects] == ["music/broken.ogg", "music/empty.wav"]
+
+
+def test_int16_storage_is_the_documented_rounding_of_the_float_audio(items, tmp_path):
+    table, paths = items
+    pcm, index, _ = run(table, tmp_path, dtype="int16", name="pcm")
+    floats, _, _ = run(table, tmp_path, dtype="float32", name="float")
+    assert pcm.dtype == np.int16 and pcm.shape == floats.shape
+    np.testing.assert_array_equal(pcm, to_pcm16(floats))
+    np.testing.assert_array_equal(pcm, np.clip(np.rint(floats * 32767), -32767, 32767).astype(np.int16))
+    assert np.max(np.abs(samples_to_float32(pcm) - floats)) <= 0.5 / 32767 + 1e-7
+    assert (tmp_path / "out" / "pcm.npy").stat().st_size < 0.55 * (tmp_path / "out" / "float.npy").stat().st_size
 
 
 def test_rejects_record_undecodable_and_empty_files(items, tmp_path):
     table, _ = items
-    audio, index, rejects = run(table, tmp_path, 1, 2, rate=8000)
-    assert [row["file"] for row in index] == ["music/b.flac"]
-    assert int(index[0]["length"]) == 4000
-    assert audio.size == 4000
+    _, _, rejects = run(table, tmp_path, rate=8000)
     assert [row["file"] for row in rejects] == ["music/broken.ogg", "music/empty.wav"]
     assert "not decodable" in rejects[0]["reason"]
     assert "empty file" in rejects[1]["reason"]
 
 
-def test_empty_shard_writes_valid_empty_outputs(items, tmp_path):
-    table, _ = items
-    audio, index, rejects = run(table, tmp_path, 9, 10)
-    assert audio.shape == (0,) and audio.dtype == np.float32
-    assert np.load(tmp_path / "out" / "shard_9.npy", mmap_mode="r").shape == (0,)
+def test_empty_listing_writes_valid_empty_outputs(tmp_path):
+    table = tmp_path / "empty.tsv"
+    write_tsv(table, [], ITEM_COLUMNS)
+    audio, index, rejects = run(table, tmp_path, dtype="int16", name="shard_9")
+    assert audio.shape == (0,) and audio.dtype == np.int16
     assert index == [] and rejects == []
     assert (tmp_path / "out" / "shard_9.tsv").read_text() == "file\tlicense\tstart\tlength\n"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "shard_9.npy", "shard_9.rejects.tsv", "shard_9.tsv"]  # fmt: skip
 
 
-def test_shard_out_of_range_is_an_error(items, tmp_path):
+def test_unknown_dtype_is_an_error_naming_the_setting(items, tmp_path):
     table, _ = items
-    with pytest.raises(ValueError, match="shard 2 is out of range for 2 shards"):
-        run(table, tmp_path, 2, 2)
+    with pytest.raises(ValueError, match="convert.dtype"):
+        run(table, tmp_path, dtype="int8")
+    assert not (tmp_path / "out").exists()

@@ -112,7 +112,7 @@ def test_download_writes_items_and_failures_tables(first, tmp_path):
     folder, _ = first
     download(demo(), folder, tmp_path / "raw" / "items.tsv", tmp_path / "raw" / "failures.tsv")
     header = (tmp_path / "raw" / "items.tsv").read_text().splitlines()[0].split("\t")
-    assert header == ["path", "file", "license", "style", "tempo_bpm", "seconds"]
+    assert header == ["path", "file", "license", "style", "tempo_bpm", "seconds", "size", "mtime_ns"]
     rows = read_tsv(tmp_path / "raw" / "items.tsv")
     assert [row["file"] for row in rows] == ["track_00.wav", "track_01.flac", "track_02.mp3", "track_03.ogg"]
     assert all(row["license"] == LICENSE for row in rows)
@@ -201,7 +201,7 @@ def oneshot_source(hits=8, seconds=0.5, seed=0):
 def test_oneshot_source_writes_labelled_wavs_and_reuses_them(tmp_path):
     download(oneshot_source(), tmp_path / "cache", tmp_path / "raw" / "items.tsv", tmp_path / "raw" / "failures.tsv")
     header = (tmp_path / "raw" / "items.tsv").read_text().splitlines()[0].split("\t")
-    assert header == ["path", "file", "license", "label"]
+    assert header == ["path", "file", "license", "label", "size", "mtime_ns"]
     rows = read_tsv(tmp_path / "raw" / "items.tsv")
     assert [row["label"] for row in rows] == list(ONESHOT_LABELS) + ["kick", "snare"]
     stamps = []
@@ -239,6 +239,8 @@ def test_every_demo_voice_ends_without_a_click():
 def test_oneshots_run_through_the_data_stages(tmp_path):
     from workflow_helpers import copy_workflow, snakemake, write_config
 
+    from audiogan.dataset import open_clips
+
     workdir = copy_workflow(tmp_path / "repo")
     write_config(workdir, {"sources": [oneshot_source(hits=12, seconds=1.0)], "audio": {"clip_seconds": 1.0}})
     snakemake(workdir, "--cores", "1", "results/dataset/manifest.tsv")
@@ -247,6 +249,6 @@ def test_oneshots_run_through_the_data_stages(tmp_path):
     manifest = read_tsv(workdir / "results" / "dataset" / "manifest.tsv")
     assert sorted(row["file"] for row in manifest) == sorted(row["file"] for row in items)  # one clip per hit
     assert all(float(row["offset_s"]) == 0.0 for row in manifest)
-    clips = np.load(workdir / "results" / "dataset" / "clips.npy")
+    clips = np.asarray(open_clips(workdir / "results" / "dataset" / "clips.json")[:])
     assert clips.shape == (12, 16000)
     assert (np.abs(clips[:, : round(0.004 * 16000)]).max(axis=1) > 0.05).all()  # each clip starts on its hit

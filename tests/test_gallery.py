@@ -77,8 +77,10 @@ def test_one_player_and_spectrogram_per_sample(run):
     for file in files:
         assert (paths["html"].parent / file).is_file()  # the src resolves beside the page
     images = [attrs["src"] for tag, attrs in parsed.tags if tag == "img"]
-    # One spectrogram per sample, the contact sheet, the loss curve and the quality plot.
-    assert len(images) == COUNT + 3
+    # One spectrogram per sample, the contact sheet, and the training curves (FD-mel over steps is a
+    # panel of those, shown once).
+    assert len(images) == COUNT + 2
+    assert page.count("FD-mel panel") == 1
     assert all(src.startswith("data:image/png;base64,") for src in images)
     for seed in range(1234, 1234 + COUNT):
         assert f"seed {seed}" in page
@@ -121,6 +123,8 @@ def test_missing_quality_rows_and_wrong_folder(run, tmp_path):
     empty = tmp_path / "quality.csv"
     empty.write_text("step,fd_mel\n")
     page = _write(paths, config, out_html=paths["html"].with_name("other.html"), quality_csv=empty)
+    assert "FD-mel over steps: not recorded for this run." in page and "FD-mel panel" not in page
+    page = _write(paths, config, out_html=paths["html"].with_name("other.html"), loss_curve=tmp_path / "none.png")
     assert "Not recorded for this run." in page
     with pytest.raises(ValueError, match="beside the samples table"):
         _write(paths, config, out_html=tmp_path / "index.html")
@@ -170,7 +174,7 @@ def test_page_plays_in_headless_chromium(run):
             assert element["src"].startswith("file://")
         images = driver.execute_script(
             "return Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth}))")
-        assert len(images) == COUNT + 3 and all(i["complete"] and i["width"] > 0 for i in images), images
+        assert len(images) == COUNT + 2 and all(i["complete"] and i["width"] > 0 for i in images), images
         # Nothing was fetched from anywhere but the disk.
         fetched = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         assert all(name.startswith(("file:", "data:")) for name in fetched), fetched
@@ -181,3 +185,26 @@ def test_page_plays_in_headless_chromium(run):
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_gallery_shows_source_urls_without_their_secrets(run, tmp_path):
+    paths, config = run
+    secret = {**config, "sources": [*config["sources"], {
+        "name": "web2", "kind": "youtube", "urls": ["https://example.org/a.mp3?v=2&token=tok-SECRET"]}]}
+    page = _write(paths, secret, out_html=paths["html"].with_name("secret.html"))
+    assert "https://example.org/a.mp3?v=2" in page and "SECRET" not in page
+
+
+def test_samples_no_better_than_noise_are_called_so(run, tmp_path):
+    """FD-mel at or beyond the untrained ceiling: the page says so in words, and what to do."""
+    paths, config = run
+    metrics = json.loads(paths["metrics"].read_text())
+    fd = metrics["fd_mel"]
+    pages = {}
+    for name, factor in (("learning", 0.5), ("noisy", 1.5)):
+        table = tmp_path / f"{name}.json"
+        table.write_text(json.dumps({**metrics, "fd_mel": {**fd, "generated": fd["untrained_ceiling"] * factor}}))
+        pages[name] = _write(paths, config, out_html=paths["html"].with_name(f"{name}.html"), metrics_json=table)
+    assert "not yet better than noise" not in pages["learning"]
+    assert "These samples are not yet better than noise" in pages["noisy"]
+    assert "train.steps" in pages["noisy"] and "config/paper.yaml" in pages["noisy"] and "more audio" in pages["noisy"]

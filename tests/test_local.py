@@ -1,5 +1,7 @@
 """The local source: a folder searched recursively, plus the download stage's error for no items."""
 
+from pathlib import Path
+
 import pytest
 
 from audio_fixtures import tone, write_file
@@ -71,8 +73,10 @@ def test_folder_without_audio_is_an_error_and_writes_nothing(tmp_path):
 def test_download_writes_tables_for_a_folder(folder, tmp_path):
     download(local(folder), tmp_path / "cache", tmp_path / "items.tsv", tmp_path / "failures.tsv")
     rows = read_tsv(tmp_path / "items.tsv")
-    assert list(rows[0]) == ["path", "file", "license"]
+    assert list(rows[0]) == ["path", "file", "license", "size", "mtime_ns"]
     assert rows[1]["file"] == "a dir/deeper/ünïcødé 音.wav"
+    stat = Path(rows[1]["path"]).stat()
+    assert (int(rows[1]["size"]), int(rows[1]["mtime_ns"])) == (stat.st_size, stat.st_mtime_ns)
     assert read_tsv(tmp_path / "failures.tsv") == []
 
 
@@ -82,3 +86,60 @@ def test_failure_summary_names_counts_and_examples():
     assert text.startswith("5 failed: https://example.org/0: HTTP 400; ")
     assert text.endswith("; and 2 more")
     assert _summarize([]) == "nothing found"
+
+
+def test_tabs_and_newlines_in_names_keep_each_file_its_own_audio(tmp_path):
+    """`x<TAB>y.wav` (100 Hz) beside `x y.wav` (3 kHz): two different clips, not two copies of one;
+    a name with a newline converts too (the TSVs encode such characters reversibly)."""
+    import numpy as np
+
+    from audio_fixtures import dominant_frequency
+    from audiogan.convert import convert_shard
+    from audiogan.dataset import samples_to_float32
+
+    root = tmp_path / "odd"
+    write_file(root / "x\ty.wav", tone(1.0, 16000, freq=100.0), 16000)
+    write_file(root / "x y.wav", tone(1.0, 16000, freq=3000.0), 16000)
+    write_file(root / "new\nline.wav", tone(1.0, 16000, freq=1000.0), 16000)
+    write_file(root / "back\\slash\\t.wav", tone(1.0, 16000, freq=500.0), 16000)
+    raw, out = tmp_path / "raw", tmp_path / "converted"
+    download(local(root), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv")
+    convert_shard(raw / "items.tsv", 16000, out / "a.npy", out / "a.tsv", out / "a.rejects.tsv")
+
+    assert read_tsv(out / "a.rejects.tsv") == []
+    audio = samples_to_float32(np.load(out / "a.npy"))
+    heard = {row["file"]: dominant_frequency(audio[int(row["start"]):int(row["start"]) + int(row["length"])], 16000)
+             for row in read_tsv(out / "a.tsv")}
+    assert set(heard) == {"x\ty.wav", "x y.wav", "new\nline.wav", "back\\slash\\t.wav"}
+    assert abs(heard["x\ty.wav"] - 100) < 5 and abs(heard["x y.wav"] - 3000) < 5
+    assert abs(heard["new\nline.wav"] - 1000) < 5 and abs(heard["back\\slash\\t.wav"] - 500) < 5
+    # Each row stays one line in the file itself.
+    assert len((out / "a.tsv").read_text(encoding="utf-8").splitlines()) == 1 + 4
+
+
+def test_broken_link_and_non_utf8_name_are_recorded_not_crashing(tmp_path):
+    """A dangling symlink and a file whose name is not UTF-8 are failures naming the file;
+    the good file beside them is kept, and the folder's fingerprint is computed."""
+    import os
+
+    from audiogan.sources.local import folder_fingerprint
+
+    root = tmp_path / "odd"
+    write_file(root / "good.wav", tone(0.5, 8000), 8000)
+    (root / "gone.wav").symlink_to(root / "deleted.wav")
+    bad_name = os.fsdecode(b"caf\xe9.wav")  # latin-1 bytes, as an old tool writes them
+    os.rename(write_file(root / "tmp.wav", tone(0.5, 8000), 8000), root / bad_name)
+    (root / "gone.txt").symlink_to(root / "nowhere.txt")  # not audio: ignored like any other file
+    raw = tmp_path / "raw"
+
+    fingerprint = folder_fingerprint(root)
+    download(local(root), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv")
+
+    assert [r["file"] for r in read_tsv(raw / "items.tsv")] == ["good.wav"]
+    failures = {r["file"]: r["reason"] for r in read_tsv(raw / "failures.tsv")}
+    assert set(failures) == {"gone.wav", "caf\\xe9.wav"}
+    assert failures["gone.wav"].startswith("broken symbolic link") and "deleted.wav" in failures["gone.wav"]
+    assert "not valid UTF-8" in failures["caf\\xe9.wav"]
+    # The fingerprint takes such names too, and sees a file with one added.
+    os.rename(write_file(root / "tmp.wav", tone(0.5, 8000), 8000), root / os.fsdecode(b"\xff.wav"))
+    assert folder_fingerprint(root) != fingerprint

@@ -176,3 +176,51 @@ def test_only_http_urls_are_fetched(tmp_path):
     assert not (tmp_path / "out.bin").exists()
     with pytest.raises(mdc.MDCError, match="must be an http"):
         mdc.dataset_details("x", api_url="file:///etc")
+
+
+# -- the API key stays with the API host -------------------------------------------------------------
+
+
+def test_api_key_does_not_follow_a_redirect_to_another_host(api, tmp_path, archive_bytes, caplog):
+    """The API (127.0.0.1:A) answers 302 to another host name and port (localhost:B); B must never
+    see the key, yet the answer from there is used."""
+    caplog.set_level(logging.INFO)
+    with LocalServer(tmp_path / "served") as other:
+        other.mdc = api.mdc
+        elsewhere = f"http://localhost:{other.port}/api/datasets/common-voice-xx-17"
+        api.redirects["/api/datasets/common-voice-xx-17"] = elsewhere
+        details = mdc.dataset_details("common-voice-xx-17", api.url("api"), KEY)
+        assert details["id"] == "cm0001"
+        assert other.requests and all("Authorization" not in r.headers for r in other.requests)
+    assert api.requests[0].headers.get("Authorization") == f"Bearer {KEY}"
+    assert f"redirected to another host, http://localhost:{other.port}/api/datasets/common-voice-xx-17" in caplog.text
+    assert KEY not in caplog.text
+
+
+def test_redirect_to_another_host_that_fails_says_so(api, tmp_path):
+    with LocalServer(tmp_path / "served") as other:  # no API emulation there: 404
+        api.redirects["/api/datasets/common-voice-xx-17"] = f"http://localhost:{other.port}/nowhere"
+        with pytest.raises(mdc.MDCError) as error:
+            mdc.dataset_details("common-voice-xx-17", api.url("api"), KEY)
+        assert all("Authorization" not in r.headers for r in other.requests)
+    message = str(error.value)
+    assert f"redirected to another host (http://localhost:{other.port}/nowhere)" in message
+    assert "not sent the API key" in message and "HTTP 404" in message and KEY not in message
+
+
+def test_same_host_redirect_keeps_the_key(api):
+    api.redirects["/api/datasets/old-slug"] = api.url("api/datasets/common-voice-xx-17")
+    assert mdc.dataset_details("old-slug", api.url("api"), KEY)["id"] == "cm0001"
+    assert [r.headers.get("Authorization") for r in api.requests] == [f"Bearer {KEY}"] * 2
+
+
+def test_download_redirected_to_a_presigned_host_completes_without_the_key(api, tmp_path, archive_bytes):
+    """A 302 from the API host to storage on another host still downloads, without Authorization."""
+    with LocalServer(tmp_path / "served") as storage:
+        api.redirects["/files/archive"] = f"http://localhost:{storage.port}/files/mcv-scripted-xx-v17.0.tar.gz?sig=s3cret"
+        dest = httpfetch.download(api.url("files/archive"), tmp_path / "out" / "a.tar.gz",
+                                  headers={"Authorization": f"Bearer {KEY}"}, size=len(archive_bytes))
+        assert dest.read_bytes() == archive_bytes
+        assert storage.paths() == ["/files/mcv-scripted-xx-v17.0.tar.gz"]
+        assert all("Authorization" not in r.headers for r in storage.requests)
+    assert api.requests[0].headers.get("Authorization") == f"Bearer {KEY}"

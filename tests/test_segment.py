@@ -1,4 +1,4 @@
-"""build_dataset: clip boundaries, silence, normalization, rejects, manifest and summary."""
+"""segment_shard + index_dataset: clip boundaries, silence, normalization, rejects, manifest and summary."""
 
 import json
 
@@ -14,7 +14,8 @@ from audiogan.loudness import (
     peak_normalize,
     rms_dbfs,
 )
-from audiogan.segment import DatasetError, build_dataset, clip_levels
+from audiogan.dataset import open_clips
+from audiogan.segment import DatasetError, clip_levels, index_dataset, segment_shard
 from audiogan.tsv import read_tsv
 
 RATE = 8000
@@ -28,9 +29,19 @@ def ramp(seconds, rate=RATE):
 
 
 def build(tmp_path, layout, **audio):
-    out = {name: tmp_path / "dataset" / name for name in ("clips.npy", "manifest.tsv", "rejects.tsv", "summary.json")}
-    build_dataset(layout, {**AUDIO, **audio}, *out.values())
-    clips = np.load(out["clips.npy"], mmap_mode="r")
+    """The segment stage as the workflow runs it: one job per shard, then the index step."""
+    audio = {**AUDIO, **audio}
+    for entry_ in layout:
+        for shard in entry_["shards"]:
+            stem = shard["audio"][: -len(".npy")]
+            segmented = {"clips": f"{stem}.clips.npy", "manifest": f"{stem}.manifest.tsv",
+                         "rejects": f"{stem}.seg-rejects.tsv", "stats": f"{stem}.json"}  # fmt: skip
+            segment_shard(shard, audio, *segmented.values())
+            shard.update(segmented)
+    out = {name: tmp_path / "dataset" / name
+           for name in ("clips.json", "clip_index.npy", "manifest.tsv", "rejects.tsv", "summary.json")}  # fmt: skip
+    index_dataset(layout, audio, *out.values())
+    clips = open_clips(out["clips.json"])
     return (clips, read_tsv(out["manifest.tsv"]), read_tsv(out["rejects.tsv"]),
             json.loads(out["summary.json"].read_text()))  # fmt: skip
 

@@ -39,7 +39,7 @@ RUN_TIMEOUT_S = 300
 TINY_CONFIG = {
     "sources": [{"name": "demo", "kind": "demo", "tracks": 2, "min_seconds": 8, "max_seconds": 8}],
     "audio": {"clip_seconds": 1.0, "hop_seconds": 1.0},
-    "convert": {"shards": 2},
+    "convert": {"shard_mb": 0.01},  # under one track's size: one convert job per track
     "train": {
         "model_size": 2, "batch_size": 2, "steps": 2, "checkpoint_every": 1, "preview_count": 2,
         # `auto` asks SLURM for a GPU (train.gpus, default 1, of type gpu_model); with no CUDA on
@@ -175,7 +175,7 @@ def test_heavy_stages_ran_as_slurm_jobs(slurm_run: SlurmRun):
     assert slurm_run.returncode == 0, slurm_run.tail()
     submitted_rules = {sub.rule for sub in slurm_run.submitted}
     assert HEAVY_RULES <= submitted_rules, f"not submitted to SLURM: {HEAVY_RULES - submitted_rules}"
-    assert len(slurm_run.final_attempts("convert")) == TINY_CONFIG["convert"]["shards"]
+    assert len(slurm_run.final_attempts("convert")) == TINY_CONFIG["sources"][0]["tracks"]
     # Whatever did not go through SLURM ran on the submit machine: only light rules may.
     slurm_jobs = Counter(sub.rule for sub in slurm_run.final_attempts())
     local = set(Counter(slurm_run.finished_rules) - slurm_jobs)

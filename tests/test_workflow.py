@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from audiogan.dataset import open_clips
 from workflow_helpers import copy_workflow, planned_jobs, snakemake, write_config
 
 CLIP_SECONDS = 1.0
@@ -50,7 +51,7 @@ def tiny_config(local_dir) -> dict:
             {"name": "voice", "kind": "local", "path": str(local_dir), "license": "CC-BY-4.0"},
         ],
         "audio": {"sample_rate": 16000, "clip_seconds": CLIP_SECONDS, "hop_seconds": 0.5, "normalize": "peak"},
-        "convert": {"shards": 2},
+        "convert": {"shard_mb": 0.05},  # several shards per source, to check that only one reruns
         "train": {
             "model_size": 2, "batch_size": 4, "steps": 3, "checkpoint_every": 2, "preview_count": 2, "threads": 1,
             "device": "cpu",
@@ -95,9 +96,13 @@ def test_run_produces_samples_gallery_metrics_and_pack(workflow):
 def test_dataset_holds_both_sources_and_records_bad_files(workflow):
     workdir, _ = workflow
     dataset = workdir / "results" / "dataset"
-    clips = np.load(dataset / "clips.npy", mmap_mode="r")
+    clips = open_clips(dataset / "clips.json")
+    assert clips.shape[0] > 0 and len(np.load(dataset / "clip_index.npy")) == clips.shape[0]
+    assert clips[:].dtype == np.float32 and np.abs(clips[:]).max() <= 1.0
+    # 16-bit on disk: the converted audio the clips are read from
+    assert {np.load(p, mmap_mode="r").dtype for p in (workdir / "results" / "converted").rglob("*.npy")} == {np.dtype(np.int16)}
     assert clips.shape[1] == round(CLIP_SECONDS * 16000)
-    assert np.isfinite(clips).all()
+    assert np.isfinite(clips[:]).all()
     manifest = (dataset / "manifest.tsv").read_text().splitlines()
     assert len(manifest) - 1 == clips.shape[0]
     header = manifest[0].split("\t")
@@ -185,7 +190,7 @@ def test_source_without_clips_fails_naming_it(tmp_path):
     write_config(workdir, config)
     result = snakemake(workdir, "--cores", "2", "results/dataset/manifest.tsv", check=False)
     assert result.returncode != 0
-    log = (workdir / "logs" / "segment.log").read_text()
+    log = (workdir / "logs" / "dataset.log").read_text()  # the step that joins the shards checks
     assert "hopeless" in log
     assert not (workdir / "results" / "dataset" / "manifest.tsv").exists()
 

@@ -129,6 +129,28 @@ def test_rerun_added_and_removed_urls(server, tmp_path):
     assert server.requests == []
 
 
+def test_refresh_polls_a_grown_page_and_fetches_only_the_new_item(server, tmp_path):
+    page_file = server.root / "grow.html"
+    write_audio_page(page_file, "Growing", ["c/one.mp3"])
+    page = server.url("grow.html")
+    first = youtube.fetch(source(page), tmp_path)
+    assert [item.file for item in first.items] == [server.url("c/one.mp3")]
+
+    write_audio_page(page_file, "Growing", ["c/one.mp3", "c/two.m4a"])  # a new upload
+    server.clear()
+    assert [i.file for i in youtube.fetch(source(page), tmp_path).items] == [server.url("c/one.mp3")]
+    assert server.requests == []  # without a refresh, a complete URL is not contacted
+
+    polled = youtube.fetch(source(page, poll="2026-12-01"), tmp_path)
+    assert [item.file for item in polled.items] == [server.url("c/one.mp3"), server.url("c/two.m4a")]
+    assert "/grow.html" in server.paths() and "/c/two.m4a" in server.paths()
+    assert "/c/one.mp3" not in server.paths()  # the archive skips what is already downloaded
+
+    server.clear()
+    youtube.fetch(source(page, poll="2026-12-01"), tmp_path)
+    assert server.requests == []  # each poll value polls once
+
+
 def test_file_deleted_from_cache_is_fetched_again(server, tmp_path):
     a = server.url("a/clip.mp3")
     (item,) = youtube.fetch(source(a), tmp_path).items
@@ -223,9 +245,35 @@ def test_download_items_tsv_then_convert(server, tmp_path):
     assert [r["file"] for r in read_tsv(failures_tsv)] == [urls[2]]
 
     out = tmp_path / "converted"
-    convert_shard(items_tsv, 0, 1, 16000, out / "s.npy", out / "s.tsv", out / "s.rejects.tsv")
+    convert_shard(items_tsv, 16000, out / "s.npy", out / "s.tsv", out / "s.rejects.tsv")
     index = read_tsv(out / "s.tsv")
     assert [r["file"] for r in index] == urls[:2]  # MP3 and AAC both decode
     assert read_tsv(out / "s.rejects.tsv") == []
     audio = np.load(out / "s.npy")
     assert audio.size == sum(int(r["length"]) for r in index) and float(np.abs(audio).max()) > 0.05
+
+
+def test_url_secrets_never_reach_logs_or_tables(server, tmp_path, caplog):
+    """`?token=` / `sig=` in a configured URL: the download works (the server gets the full URL),
+    but logs, items.tsv and failures.tsv show the URL without them, like pre-signed links."""
+    caplog.set_level(logging.DEBUG)
+    good = server.url("a/clip.mp3") + "?v=7&token=tok-SECRET-1&sig=sig-SECRET-2"
+    gone = server.url("gone.mp3") + "?api_key=key-SECRET-3"
+    raw = tmp_path / "raw"
+    download(source(good, gone), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv")
+    assert any("token=tok-SECRET-1" in r.path for r in server.requests)  # the real request kept it
+    items, failures = read_tsv(raw / "items.tsv"), read_tsv(raw / "failures.tsv")
+    assert [row["file"] for row in items] == [server.url("a/clip.mp3") + "?v=7"]
+    assert [row["file"] for row in failures] == [server.url("gone.mp3")]
+    shown = caplog.text + (raw / "items.tsv").read_text() + (raw / "failures.tsv").read_text()
+    assert "SECRET" not in shown
+
+
+def test_safe_url_is_one_rule_for_presigned_links_and_url_tokens():
+    from audiogan.httpfetch import redact_urls, safe_url
+
+    assert safe_url("https://www.youtube.com/watch?v=abc&token=t&list=PL1") == "https://www.youtube.com/watch?v=abc&list=PL1"
+    assert safe_url("https://s3.example/b.tar.gz?X-Amz-Date=1&X-Amz-Signature=s&part=2") == "https://s3.example/b.tar.gz"
+    assert safe_url("https://cdn/a.mp3?Signature=s&Key-Pair-Id=k&Policy=p&Expires=9") == "https://cdn/a.mp3?Expires=9"
+    assert safe_url("https://u:pw@h/a?access_token=x#frag") == "https://h/a"
+    assert redact_urls("failed: https://h/a.mp3?token=x: HTTP 403.") == "failed: https://h/a.mp3: HTTP 403."

@@ -1,16 +1,35 @@
 """Atomic file writes: a crash never leaves a half-written file under the final name.
 
 Every writer in the project goes through here: write to a temp name in the same folder, flush
-and fsync, then `os.replace` onto the final name (atomic on POSIX within one filesystem).
+and fsync, then `os.replace` onto the final name (atomic on POSIX within one filesystem). A full
+disk (or quota, or file-size limit) is reported naming the file that could not be written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
+
+from .jobs import ExpectedError
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class DiskFullError(ExpectedError, OSError):
+    """No room to write a file (full disk, quota, file-size limit); the message names the file."""
+
+
+def disk_full(error: OSError, path: str | os.PathLike) -> DiskFullError | None:
+    """A DiskFullError naming `path` when `error` says there is no room to write, else None."""
+    if error.errno not in _DISK_FULL or isinstance(error, DiskFullError):
+        return None
+    return DiskFullError(
+        error.errno, f"{error.strerror}: cannot write {os.fspath(path)}; free some space (or move it) and rerun"
+    )
 
 # mkstemp creates files readable by their owner only; results must get the usual permissions
 # (0666 less the umask), like any file `open()` creates, e.g. for a shared cluster filesystem.
@@ -27,11 +46,14 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     extension (soundfile, numpy, matplotlib) still see the right one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".tmp{path.suffix if suffix is None else suffix}",
-        dir=path.parent,
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=f".tmp{path.suffix if suffix is None else suffix}",
+            dir=path.parent,
+        )
+    except OSError as error:
+        raise disk_full(error, path) or error
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -40,6 +62,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        full = disk_full(error, path)
+        if full is None:
+            raise
+        raise full from error
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from .jobs import ExpectedError
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 MIN_CLIP_SAMPLES = 1024
 MAX_CLIP_SAMPLES = 65536  # WaveGAN's longest slice (audiogan.model.slice_length_for)
 
 
-class ConfigError(ValueError):
+class ConfigError(ExpectedError, ValueError):
     """The configuration is invalid; the message names the key."""
 
 
@@ -71,6 +74,12 @@ def _describe(error: jsonschema.ValidationError, config: dict[str, Any]) -> str:
         return f"{key}: unknown key(s) {', '.join(map(repr, extra))}; allowed keys: {', '.join(allowed)}"
     if error.validator == "required":
         return f"{key}: {error.message}"
+    if error.validator == "type" and isinstance(error.instance, str):
+        # Not converted here on purpose: a string where a number belongs is refused, whatever it holds.
+        return (
+            f"{key}: {error.message} (a string: `snakemake --config` passes values inside {{...}} as text; "
+            f"put overrides in a YAML file and add it with --configfile)"
+        )
     if error.validator == "oneOf" and error.validator_value and all(
         set(s) == {"required"} for s in error.validator_value
     ):
@@ -100,10 +109,30 @@ def _check_semantics(config: dict[str, Any]) -> None:
     if duplicates:
         raise ConfigError(f"invalid config: sources: names must be unique; repeated: {', '.join(duplicates)}")
     for index, source in enumerate(config["sources"]):
+        key = f"sources[{index}]({source['name']})"
         if source["kind"] == "demo" and source["min_seconds"] > source["max_seconds"]:
-            raise ConfigError(
-                f"invalid config: sources[{index}]({source['name']}).min_seconds must not exceed max_seconds"
-            )
+            raise ConfigError(f"invalid config: {key}.min_seconds must not exceed max_seconds")
+        if source["kind"] == "local":
+            folder = Path(source["path"]).expanduser()
+            if not folder.is_dir():
+                what = "is not a folder" if folder.exists() else "does not exist"
+                raise ConfigError(f"invalid config: {key}.path: {source['path']!r} {what}")
+        if source["kind"] == "youtube" and source.get("license_filter"):
+            try:
+                re.compile(source["license_filter"])
+            except re.error as error:
+                raise ConfigError(
+                    f"invalid config: {key}.license_filter: {source['license_filter']!r} is not a valid "
+                    f"regular expression ({error})"
+                ) from None
+    if Path(config["paths"]["cache"]).expanduser().resolve() == Path("/").resolve():
+        raise ConfigError(f"invalid config: paths.cache: {config['paths']['cache']!r} is the filesystem root; give a folder")
+    train = config["train"]
+    if train["batch_size"] % train["gpus"]:
+        raise ConfigError(
+            f"invalid config: train.batch_size: {train['batch_size']} is not divisible by train.gpus "
+            f"({train['gpus']}): each GPU takes an equal share of the batch"
+        )
     audio = config["audio"]
     clip_samples = round(audio["clip_seconds"] * audio["sample_rate"])
     if not MIN_CLIP_SAMPLES <= clip_samples <= MAX_CLIP_SAMPLES:

@@ -20,7 +20,8 @@ import soundfile as sf
 
 from .atomic import atomic_write_text
 from .frechet import fd_mel_progress
-from .plots import quality_curve_png, spectrogram_png
+from .httpfetch import safe_url
+from .plots import has_quality, spectrogram_png
 from .tsv import read_tsv
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,20 @@ def _metric_cards(metrics: Mapping[str, Any]) -> str:
         f'training clips (evaluation seed {_esc(metrics.get("seeds", {}).get("evaluate", "?"))}), features: '
         f'{_esc(metrics.get("features", "log-mel"))}.</p>'
     )
-    return f'<div class="metrics">{"".join(parts)}</div>{note}'
+    return f'{_verdict(fd)}<div class="metrics">{"".join(parts)}</div>{note}'
+
+
+def _verdict(fd: Mapping[str, Any]) -> str:
+    """In words, when the samples are no closer to the data than an untrained generator's noise."""
+    generated, ceiling = fd.get("generated"), fd.get("untrained_ceiling")
+    if not all(isinstance(v, (int, float)) for v in (generated, ceiling)) or generated < ceiling:
+        return ""
+    return (
+        '<p class="verdict">These samples are not yet better than noise: their FD-mel '
+        f"({_num(generated)}) is no lower than an untrained generator's ({_num(ceiling)}). Train longer "
+        "(raise <code>train.steps</code>; the next run resumes from the last checkpoint), give it more audio, "
+        "or train the paper-size model on a GPU (<code>--configfile config.yaml config/paper.yaml</code>).</p>"
+    )
 
 
 def _sample_card(row: Mapping[str, str], score: Mapping[str, Any], folder: Path) -> str:
@@ -175,7 +189,8 @@ def _config_summary(config: Mapping[str, Any]) -> str:
     rows = []
     for source in config.get("sources", []):
         keys = SOURCE_KEYS.get(source.get("kind"), ())
-        settings = ", ".join(f"{k}: {_value_text(source[k])}" for k in keys if k in source and source[k] not in ("", None))
+        shown = {**source, "urls": [safe_url(url) for url in source.get("urls", [])]}  # no ?token= on the page
+        settings = ", ".join(f"{k}: {_value_text(shown[k])}" for k in keys if k in source and source[k] not in ("", None))
         rows.append(
             f"<tr><td>{_esc(source.get('name', ''))}</td><td>{_esc(source.get('kind', ''))}</td>"
             f"<td><code>{_esc(settings)}</code></td></tr>"
@@ -248,9 +263,9 @@ def write_gallery(
         metrics=_metric_cards(metrics),
         samples=cards,
         contact_sheet=sheet_block,
-        loss=_figure("Training losses", _file_uri(loss_curve), "loss curves", LOSS_CAPTION),
-        quality=_figure("Quality over training", _data_uri(quality_curve_png(quality_csv)), "FD-mel over steps",
-                        QUALITY_CAPTION),
+        # One figure: training's loss_curve.png already holds the FD-mel-over-steps panel when recorded.
+        training=_figure("Training", _file_uri(loss_curve), "loss curves and FD-mel over steps",
+                         LOSS_CAPTION + " " + (QUALITY_CAPTION if has_quality(quality_csv) else QUALITY_MISSING)),
         config=_config_summary(config),
         css=CSS,
     )
@@ -263,9 +278,10 @@ LOSS_CAPTION = (
     "generator improves; the gradient penalty should stay small."
 )
 QUALITY_CAPTION = (
-    "FD-mel of a fixed batch of preview latents at each checkpoint, against training clips. It uses fewer "
+    "FD-mel panel: a fixed batch of preview latents at each checkpoint, against training clips. It uses fewer "
     "clips than the metrics above: read its trend, not its level."
 )
+QUALITY_MISSING = "FD-mel over steps: not recorded for this run."
 
 CSS = """
 :root { --ink:#1f2233; --muted:#6b7083; --line:#e4e6ee; --bg:#f6f7fb; --card:#fff; --accent:#e4572e; --warn:#b4232a; }
@@ -301,8 +317,8 @@ audio { width:100%; margin:10px 0 4px; height:36px; }
 .meta, .facts { display:flex; justify-content:space-between; gap:8px; font-size:12px; color:var(--muted); }
 .meta a { color:var(--accent); text-decoration:none; }
 .near { margin-top:6px; font-size:12px; color:var(--warn); overflow-wrap:anywhere; }
-.figures { display:grid; grid-template-columns:2fr 1fr; gap:14px; align-items:start; }
-@media (max-width: 900px) { .figures { grid-template-columns:1fr; } }
+.figures { display:grid; grid-template-columns:1fr; gap:14px; align-items:start; }
+.verdict { background:#fde8e8; color:var(--warn); border-radius:8px; padding:10px 14px; }
 .caption { margin:8px 0 0; font-size:12px; color:var(--muted); }
 .figure img, details img { width:100%; height:auto; display:block; }
 details { margin-top:14px; }
@@ -337,7 +353,7 @@ PAGE = """<!DOCTYPE html>
 <div class="samples">{samples}</div>
 {contact_sheet}
 <h2>Training</h2>
-<div class="figures">{loss}{quality}</div>
+<div class="figures">{training}</div>
 <h2>Run configuration</h2>
 {config}
 </main>

@@ -24,7 +24,8 @@ import urllib.request
 from pathlib import Path
 from typing import Mapping
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, disk_full
+from .jobs import ExpectedError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ _TRANSIENT = {500, 502, 503, 504}
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ExpectedError, RuntimeError):
     """A download failed; the message names the file and the reason."""
 
 
@@ -60,13 +61,78 @@ def parse_checksum(text: str) -> tuple[str, str]:
     return algorithm, digest.lower()
 
 
+# Query parameters that may carry a credential (matched anywhere in the name, any case), and those
+# of pre-signed storage links, whose whole query is the credential.
+_CREDENTIAL_PARAM = re.compile(r"token|sig|key|secret|pass|auth|credential|session|policy", re.I)
+_PRESIGNED_PARAM = re.compile(r"^x-(amz|goog|ms)-", re.I)
+_URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I)
+
+
 def safe_url(url: str) -> str:
-    """The URL without query string, fragment or user info, for logs and error messages."""
+    """The URL as it may be shown (logs, error messages, tables, the gallery): without user info,
+    fragment, or any query parameter that may carry a credential (`token=`, `sig=`, `api_key=`, ...).
+    A pre-signed storage link (X-Amz-*, X-Goog-* parameters) loses its whole query. Other
+    parameters stay, so `watch?v=...&token=...` still names the video.
+    """
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    fields = [field for field in parts.query.split("&") if field]
+    names = [urllib.parse.unquote_plus(field.split("=", 1)[0]) for field in fields]
+    if any(_PRESIGNED_PARAM.match(name) for name in names):
+        fields = []
+    query = "&".join(field for field, name in zip(fields, names) if not _CREDENTIAL_PARAM.search(name))
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, query, ""))
+
+
+def redact_urls(text: str) -> str:
+    """`text` with every URL in it passed through `safe_url` (for messages from other libraries)."""
+    def redact(match: re.Match) -> str:
+        url = match.group()
+        stripped = url.rstrip(".,:;)]")  # sentence punctuation after a URL is not part of it
+        return safe_url(stripped) + url[len(stripped):]
+
+    return _URL_IN_TEXT.sub(redact, text)
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL: credentials sent to one origin must not reach another."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+
+
+class _CredentialsStayHome(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but a redirect to another origin (e.g. an API's 302 to a pre-signed
+    storage URL) goes there without the Authorization and Cookie headers, and says so.
+
+    urllib's own handler copies every header onto the redirected request, API key included.
+    """
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and origin(newurl) != origin(req.full_url):
+            dropped = [name for name in list(new.headers) if name.lower() in _CREDENTIAL_HEADERS]
+            for name in dropped:
+                del new.headers[name]
+            if dropped:
+                log.warning(
+                    "%s redirected to another host, %s: following it without the %s header(s)",
+                    safe_url(req.full_url), safe_url(newurl), ", ".join(dropped),
+                )
+        return new
+
+
+_OPENER = urllib.request.build_opener(_CredentialsStayHome)
+
+
+def urlopen(request: urllib.request.Request, timeout: float):
+    """`urllib.request.urlopen`, except that credentials never follow a redirect to another host."""
+    return _OPENER.open(request, timeout=timeout)
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
@@ -145,6 +211,9 @@ def download(
                 raise DownloadError(f"download of {safe_url(url)} failed: HTTP {error.code} {error.reason}") from None
             problem = f"HTTP {error.code} {error.reason}"
         except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            full = disk_full(error, part) if isinstance(error, OSError) else None
+            if full is not None:
+                raise full from None  # not a network problem: retrying cannot help
             problem = f"connection lost ({error})"
         # Every block written was also hashed, so the hasher matches the bytes on disk.
         hashed = part.stat().st_size if part.exists() else 0
@@ -167,7 +236,7 @@ def _transfer(url, part, meta, identity, headers, offset, hasher, timeout, chunk
     """One HTTP request appending the body to `part`; returns the response's validator (ETag)."""
     request = urllib.request.Request(url, headers=dict(headers))
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (scheme checked in download)
+        response = urlopen(request, timeout=timeout)  # scheme checked in download
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:
             # Nothing after `offset`: the part already holds the whole file, or more than it.

@@ -41,11 +41,15 @@ def peak_normalize(x: np.ndarray, peak_dbfs: float = -1.0) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     if x.size == 0:
         return x.copy()
+    out = x * _peak_gains(x, peak_dbfs)
+    return np.clip(out, -1.0, 1.0, out=out)
+
+
+def _peak_gains(x: np.ndarray, peak_dbfs: float) -> np.ndarray:
+    """Per row (keepdims): the gain that puts the row's peak at `peak_dbfs`; 1 for silence."""
     target = np.float32(10.0 ** (peak_dbfs / 20.0))
     peaks = np.max(np.abs(x), axis=-1, keepdims=True)
-    gains = np.divide(target, peaks, out=np.ones_like(peaks), where=peaks > 0)
-    out = x * gains
-    return np.clip(out, -1.0, 1.0, out=out)
+    return np.divide(target, peaks, out=np.ones_like(peaks), where=peaks > 0)
 
 
 @functools.lru_cache(maxsize=None)
@@ -71,13 +75,20 @@ def loudness_normalize(x: np.ndarray, sample_rate: int, lufs: float = -16.0) -> 
     matched on RMS level instead; digital silence is returned unchanged.
     """
     x = np.asarray(x, dtype=np.float32)
+    gain = _loudness_gain(x, sample_rate, lufs)
+    if gain is None:
+        return x.copy()
+    return np.clip(x * gain, -1.0, 1.0)
+
+
+def _loudness_gain(x: np.ndarray, sample_rate: int, lufs: float) -> np.float32 | None:
+    """The gain `loudness_normalize` applies to a 1-D clip; None for digital silence."""
     measured = integrated_loudness(x, sample_rate)
     if not np.isfinite(measured):
         measured = rms_dbfs(x) if x.size else float("-inf")
         if not np.isfinite(measured):
-            return x.copy()
-    gain = np.float32(10.0 ** ((lufs - measured) / 20.0))
-    return np.clip(x * gain, -1.0, 1.0)
+            return None
+    return np.float32(10.0 ** ((lufs - measured) / 20.0))
 
 
 def normalize(
@@ -99,4 +110,29 @@ def normalize(
         return loudness_normalize(x, sample_rate, lufs)
     if mode == "none":
         return np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
+    raise ValueError(f"normalize: unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+
+
+def normalize_gains(
+    x: np.ndarray,
+    mode: str,
+    sample_rate: int | None = None,
+    peak_dbfs: float = -1.0,
+    lufs: float = -16.0,
+) -> np.ndarray:
+    """One gain per row of a 2-D batch such that `normalize(row, mode, ...)` equals
+    `clip(row * gain, -1, 1)`: every mode is a per-clip gain followed by clipping, so a dataset can
+    store the gain and apply it when the clip is read (audiogan.dataset)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"normalize_gains: expected a 2-D batch, got shape {x.shape}")
+    if mode == "peak":
+        return _peak_gains(x, peak_dbfs)[:, 0].astype(np.float32)
+    if mode == "loudness":
+        if sample_rate is None:
+            raise ValueError("loudness normalization needs the sample rate")
+        gains = [_loudness_gain(row, sample_rate, lufs) for row in x]
+        return np.array([1.0 if g is None else g for g in gains], dtype=np.float32)
+    if mode == "none":
+        return np.ones(len(x), dtype=np.float32)
     raise ValueError(f"normalize: unknown mode {mode!r}; allowed: {', '.join(MODES)}")

@@ -48,6 +48,7 @@ import soundfile as sf
 import torch
 
 from .atomic import atomic_write_text
+from .dataset import clips_to_float32, open_clips
 from .features import clip_features
 from .frechet import frechet_distance
 from .tsv import read_tsv
@@ -212,8 +213,8 @@ def evaluate(
 
     _, meta = load_generator(generator_path, map_location="cpu")
     rate = int(meta["sample_rate"])
-    clips = np.load(clips_path, mmap_mode="r")
-    if clips.ndim != 2 or len(clips) < MIN_REAL_CLIPS:
+    clips = open_clips(clips_path)
+    if len(clips) < MIN_REAL_CLIPS:
         raise ValueError(f"{clips_path}: need at least {MIN_REAL_CLIPS} clips [n, samples], got shape {clips.shape}")
     clip_samples = clips.shape[1]
     rows, generated, file_rate, subtype = _load_samples(Path(samples_table), rate, clip_samples)
@@ -224,7 +225,7 @@ def evaluate(
     order = rng.permutation(len(used))
     ref_pos, held_pos = np.sort(order[: len(used) // 2]), np.sort(order[len(used) // 2 :])
     # Sorted indices: the memory-mapped clips are read in one forward pass.
-    real = clip_features(_as_rendered(np.asarray(clips[used]), rate, file_rate, subtype), rate)
+    real = clip_features(_as_rendered(clips_to_float32(clips[used]), rate, file_rate, subtype), rate)
     gen = clip_features(generated, rate)
     untrained_audio = _untrained_clips(meta, seeds, clip_samples, seed)
     untrained = clip_features(_as_rendered(untrained_audio, rate, file_rate, subtype), rate)

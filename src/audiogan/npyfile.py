@@ -40,3 +40,52 @@ def npy_writer(path: str | os.PathLike, shape: tuple[int, ...], dtype=np.float32
 def write_rows(handle: BinaryIO, rows: np.ndarray, dtype=np.float32) -> None:
     """Append `rows` (converted to `dtype`, C order) to a handle from `npy_writer`."""
     handle.write(np.ascontiguousarray(rows, dtype=dtype).data)
+
+
+# Room for any shape of up to two 19-digit dimensions, so the header can be rewritten in place.
+_GROWING_HEADER_BYTES = 128
+
+
+class GrowingNpy:
+    """Rows appended to a `.npy` whose length is not known in advance (see `npy_appender`)."""
+
+    def __init__(self, handle: BinaryIO, row_shape: tuple[int, ...], dtype: np.dtype):
+        self.handle, self.row_shape, self.dtype = handle, tuple(row_shape), dtype
+        self.rows = 0
+        self._row_items = math.prod(self.row_shape)
+
+    def append(self, rows: np.ndarray) -> int:
+        """Append rows (shape [k, *row_shape], or 1-D samples when row_shape is ()); returns the
+        index of the first appended row."""
+        data = np.ascontiguousarray(rows, dtype=self.dtype)
+        if data.size % max(self._row_items, 1):
+            raise ValueError(f"{data.shape} is not a whole number of rows of {self.row_shape}")
+        first = self.rows
+        self.handle.write(data.data)
+        self.rows += data.size // max(self._row_items, 1)
+        return first
+
+
+def _npy_header(shape: tuple[int, ...], dtype: np.dtype, size: int) -> bytes:
+    """A version 1.0 .npy header padded with spaces to exactly `size` bytes."""
+    text = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)})
+    body = text.encode("latin1")
+    room = size - 10 - len(body) - 1
+    if room < 0:
+        raise ValueError(f"shape {shape} does not fit a {size}-byte .npy header")
+    body += b" " * room + b"\n"
+    return np.lib.format.MAGIC_PREFIX + bytes([1, 0]) + len(body).to_bytes(2, "little") + body
+
+
+@contextlib.contextmanager
+def npy_appender(path: str | os.PathLike, row_shape: tuple[int, ...] = (), dtype=np.float32) -> Iterator[GrowingNpy]:
+    """Stream rows of unknown count into a `.npy` (memory: one block); the header's shape is
+    filled in at the end. Like `npy_writer`, the file takes its name only if the block succeeds."""
+    dtype = np.dtype(dtype)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(b"\0" * _GROWING_HEADER_BYTES)
+            growing = GrowingNpy(handle, row_shape, dtype)
+            yield growing
+            handle.seek(0)
+            handle.write(_npy_header((growing.rows, *growing.row_shape), dtype, _GROWING_HEADER_BYTES))

@@ -148,15 +148,9 @@ def plot_training_curves(
     atomic_write_bytes(out_png, training_curves_png(losses_csv, quality_csv))
 
 
-def quality_curve_png(quality_csv: str | os.PathLike | None) -> bytes | None:
-    """FD-mel over training steps as PNG bytes, or None when the table has no rows."""
-    quality = read_numeric_table(quality_csv)
-    if not _has_quality(quality):
-        return None
-    fig, ax = plt.subplots(figsize=(6.0, 3.0))
-    _plot_quality(ax, quality)
-    fig.tight_layout()
-    return figure_png(fig)
+def has_quality(quality_csv: str | os.PathLike | None) -> bool:
+    """Whether the table holds FD-mel rows (then the training curves include FD-mel over steps)."""
+    return _has_quality(read_numeric_table(quality_csv))
 
 
 def spectrogram_image(audio: np.ndarray, sample_rate: int) -> np.ndarray:

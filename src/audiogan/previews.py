@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .checkpoint import rng_state, set_rng_state
+from .dataset import clips_to_float32
 from .model import WaveGANGenerator
 
 QUALITY_REAL_CLIPS = 256  # training clips the preview batch is compared with (fixed, seeded)
@@ -61,7 +62,7 @@ class Previews:
             rows = np.sort(
                 rng.choice(len(self.clips), min(len(self.clips), QUALITY_REAL_CLIPS), replace=False)
             )
-            real = np.asarray(self.clips[rows], dtype=np.float32)[:, : self.clip_samples]
+            real = clips_to_float32(self.clips[rows])[:, : self.clip_samples]
             self._real_features = clip_features(real, self.sample_rate)
         return self._real_features
 

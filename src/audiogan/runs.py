@@ -13,14 +13,11 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-
 from .config import section_settings
 
 # Settings that do not change what is computed up to a given step: changing them continues a run.
 # (gpu_model only steers the scheduler.)
 NOT_PART_OF_RUN = ("steps", "checkpoint_every", "keep_checkpoints", "preview_count", "threads", "gpu_model")
-_DATASET_HASH_BYTES = 1 << 20
 
 
 def train_settings(train_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -29,20 +26,10 @@ def train_settings(train_config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def dataset_identity(clips_path: str | os.PathLike) -> dict[str, Any]:
-    """Shape, dtype, size and a hash of the first and last MiB of clips.npy (cheap for any size)."""
-    clips = np.load(clips_path, mmap_mode="r")
-    size = os.path.getsize(clips_path)
-    digest = hashlib.sha256()
-    with open(clips_path, "rb") as handle:
-        digest.update(handle.read(_DATASET_HASH_BYTES))
-        handle.seek(max(0, size - _DATASET_HASH_BYTES))
-        digest.update(handle.read(_DATASET_HASH_BYTES))
-    return {
-        "shape": list(clips.shape),
-        "dtype": str(clips.dtype),
-        "bytes": size,
-        "sha256_ends": digest.hexdigest(),
-    }
+    """Shape, dtype and a cheap content hash of the dataset (audiogan.dataset.dataset_identity)."""
+    from .dataset import dataset_identity as identity
+
+    return identity(clips_path)
 
 
 def code_identity() -> str:

@@ -1,77 +1,64 @@
-"""The segment stage: cut converted audio into fixed clips, drop silence, normalize, pack.
+"""The segment stage: cut converted audio into fixed clips, drop silence, compute normalization.
 
-Two passes over the converted shards (memory-mapped, so nothing is loaded whole):
-1. plan: per item, the clip offsets and each clip's RMS level, from running sums of squares over
-   blocks (every sample read once however much the clips overlap); too-short items and silent clips
-   are dropped here, and a source left with no clips stops the stage before anything is written;
-2. write: the kept clips, normalized in batches of 64, are appended to `clips.npy` (written
-   sequentially by `npyfile.npy_writer`), so memory stays at one batch for any dataset size.
+Per converted shard (`segment_shard`, one job each): every item's clip offsets and RMS levels
+(running sums of squares over blocks, every sample read once however much clips overlap); too
+short items and silent clips are dropped; each kept clip's normalization gain is computed
+(audiogan.loudness.normalize_gains). The shard's result is small: a table of clip starts and gains
+(`clips.npy`), its manifest rows, rejects and counts. No audio is copied: the dataset reads clips
+from the converted shards (audiogan.dataset).
+
+Then one cheap step (`index_dataset`) joins the shards' tables into `clips.json` +
+`clip_index.npy`, `manifest.tsv`, `rejects.tsv` and `summary.json`, streaming (memory: one shard's
+table), and stops with a clear error when a source has no clips at all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
+import re
 import time
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .atomic import atomic_write_text
 from .config import section_settings
-from .loudness import normalize
-from .npyfile import npy_writer, write_rows
-from .tsv import read_tsv, write_tsv
+from .dataset import SHARD_CLIPS_DTYPE, samples_to_float32, write_clip_set
+from .jobs import ExpectedError
+from .loudness import normalize_gains
+from .npyfile import npy_appender
+from .tsv import read_tsv, tsv_writer
 
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("index", "source", "file", "offset_s", "level_dbfs", "license")
+SHARD_MANIFEST_COLUMNS = MANIFEST_COLUMNS[2:]
 REJECT_COLUMNS = ("source", "file", "reason")
-_BATCH_CLIPS = 64  # clips normalized and written at a time (bounds memory: 16 MB at 4 s, 16 kHz)
+SHARD_REJECT_COLUMNS = REJECT_COLUMNS[1:]
+COUNTS = ("items", "clips", "silent_clips", "too_short", "all_silent", "convert_rejects")
+_BATCH_CLIPS = 64  # clips whose gains are computed at a time (bounds memory: 16 MB at 4 s, 16 kHz)
+_HASH_BLOCK = 1 << 22
+_STALE_NAME = re.compile(r"shard_\d+\.[a-z.]+")
 
 
-class DatasetError(RuntimeError):
+class DatasetError(ExpectedError, RuntimeError):
     """The dataset cannot be built (e.g. a source yields no clips); the message names the source."""
 
 
-@dataclass
-class _ItemPlan:
-    file: str
-    license: str
-    start: int  # sample offset of the item in its shard's .npy
-    offsets: np.ndarray  # kept clips' offsets into the item, in samples
-    levels: np.ndarray  # their RMS levels (dBFS) before normalization
-
-
-@dataclass
-class _SourceStats:
-    items: int = 0
-    clips: int = 0
-    silent_clips: int = 0
-    too_short: int = 0
-    all_silent: int = 0
-    convert_rejects: int = 0
-    download_failures: int = 0
-    input_seconds: float = 0.0
-    shards: list[tuple[str, list[_ItemPlan]]] = field(default_factory=list)  # (shard .npy, plans)
-
-    def summary(self, clip_seconds: float) -> dict[str, Any]:
-        return {
-            "items": self.items,
-            "clips": self.clips,
-            "seconds": round(self.clips * clip_seconds, 3),
-            "input_seconds": round(self.input_seconds, 3),
-            "silent_clips": self.silent_clips,
-            "rejected": {
-                "download": self.download_failures,
-                "convert": self.convert_rejects,
-                "too_short": self.too_short,
-                "silent": self.all_silent,
-            },
-        }
+def clip_settings(audio: dict[str, Any]) -> dict[str, Any]:
+    """The audio section with defaults, plus clip and hop lengths in samples (computed here only)."""
+    settings = section_settings("audio", audio)
+    rate = int(settings["sample_rate"])
+    return {
+        **settings,
+        "clip_samples": int(round(settings["clip_seconds"] * rate)),
+        "hop_samples": max(1, int(round(settings["hop_seconds"] * rate))),
+    }
 
 
 def clip_levels(audio: np.ndarray, clip: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,152 +82,203 @@ def clip_levels(audio: np.ndarray, clip: int, hop: int) -> tuple[np.ndarray, np.
         return offsets, 10.0 * np.log10(np.maximum(energy, 0.0) / clip)  # >= 0 despite roundoff
 
 
-def build_dataset(
-    layout: list[dict[str, Any]],
+def segment_shard(
+    converted: dict[str, Any],
     audio: dict[str, Any],
     out_clips: str | os.PathLike,
     out_manifest: str | os.PathLike,
     out_rejects: str | os.PathLike,
-    out_summary: str | os.PathLike,
-) -> None:
-    """Build clips.npy, manifest.tsv, rejects.tsv and summary.json from the converted shards.
+    out_stats: str | os.PathLike,
+) -> dict[str, Any]:
+    """Plan the clips of one converted shard (`converted`: paths of its audio, index, rejects).
 
-    `layout` is `dataset_layout()` of rules/common.smk: per source its name, its shards (paths of
-    audio/index/rejects) and its download failures table. `audio` is the config's `audio` section.
+    Writes the table of kept clips (start sample in the shard, gain), their manifest rows (file,
+    offset_s, level_dbfs, license), the shard's rejects and `stats` (counts, input seconds, the
+    audio's sample count and sha256). Memory: one item's audio and one batch of clips.
     """
-    settings = section_settings("audio", audio)
-    rate = int(settings["sample_rate"])
-    clip = int(round(settings["clip_seconds"] * rate))
-    hop = max(1, int(round(settings["hop_seconds"] * rate)))
+    settings = clip_settings(audio)
+    rate, clip, hop = int(settings["sample_rate"]), settings["clip_samples"], settings["hop_samples"]
     floor = float(settings["min_level_dbfs"])
+    stats: dict[str, Any] = dict.fromkeys(COUNTS, 0)
+    stats["input_seconds"] = 0.0
     began = time.monotonic()
+    data = np.load(converted["audio"], mmap_mode="r")
+    if data.ndim != 1:
+        raise DatasetError(f"{converted['audio']}: expected 1-D converted audio, got shape {data.shape}")
+    batch = np.empty((_BATCH_CLIPS, clip), np.float32)
+    starts: list[int] = []
 
-    rejects: list[dict[str, str]] = []
-    stats: dict[str, _SourceStats] = {}
-    for entry in layout:
-        name = entry["name"]
-        source = stats[name] = _plan_source(entry, clip, hop, rate, floor, rejects)
-        log.info("source %r: %d clips from %d items (%d silent clips dropped)",
-                 name, source.clips, source.items, source.silent_clips)  # fmt: skip
-    empty = [
-        f"source {name!r}: no clips of {settings['clip_seconds']} s could be cut "
-        f"({source.items} items converted, {source.too_short} shorter than one clip, "
-        f"{source.all_silent} silent below {floor:g} dBFS, {source.convert_rejects} not decodable, "
-        f"{source.download_failures} download failures)"
-        for name, source in stats.items()
-        if source.clips == 0
-    ]
-    if empty:  # checked before anything is written
-        raise DatasetError("; ".join(empty) + "; see the convert and download logs")
+    with npy_appender(out_clips, (), SHARD_CLIPS_DTYPE) as table, \
+            tsv_writer(out_manifest, SHARD_MANIFEST_COLUMNS) as manifest, \
+            tsv_writer(out_rejects, SHARD_REJECT_COLUMNS) as reject:  # fmt: skip
 
-    total = sum(source.clips for source in stats.values())
-    manifest = _write_clips(out_clips, stats, total, clip, rate, settings)
-    write_tsv(out_manifest, manifest, MANIFEST_COLUMNS)
-    write_tsv(out_rejects, rejects, REJECT_COLUMNS)
-    summary = {
-        "clips": total,
-        "total_seconds": round(total * clip / rate, 3),
-        "clips_per_source": {name: source.clips for name, source in stats.items()},
-        "rejected": {
-            kind: sum(source.summary(clip / rate)["rejected"][kind] for source in stats.values())
-            for kind in ("download", "convert", "too_short", "silent")
-        },
-        "silent_clips": sum(source.silent_clips for source in stats.values()),
-        "sources": {name: source.summary(clip / rate) for name, source in stats.items()},
-        "audio": {**settings, "clip_samples": clip, "hop_samples": hop},
-    }
-    atomic_write_text(out_summary, json.dumps(summary, indent=2) + "\n")
-    elapsed = time.monotonic() - began
-    seconds_in = sum(source.input_seconds for source in stats.values())
-    log.info("dataset: %d clips [%d x %d] from %.1f s of audio in %.2f s (%.0fx realtime); %d rejects",
-             total, total, clip, seconds_in, elapsed, seconds_in / max(elapsed, 1e-9), len(rejects))  # fmt: skip
+        def flush() -> None:
+            if starts:
+                rows = np.empty(len(starts), SHARD_CLIPS_DTYPE)
+                rows["start"] = starts
+                rows["gain"] = normalize_gains(batch[: len(starts)], settings["normalize"], sample_rate=rate,
+                                               peak_dbfs=settings["peak_dbfs"], lufs=settings["loudness_lufs"])  # fmt: skip
+                table.append(rows)
+                starts.clear()
 
-
-def _plan_source(
-    entry: dict[str, Any], clip: int, hop: int, rate: int, floor: float, rejects: list[dict[str, str]]
-) -> _SourceStats:
-    """Pass 1 for one source: which clips to keep, plus its rejects from every stage."""
-    name = entry["name"]
-    source = _SourceStats()
-    if entry.get("failures"):
-        for row in read_tsv(entry["failures"]):
-            rejects.append({"source": name, "file": row["file"], "reason": f"download: {row['reason']}"})
-            source.download_failures += 1
-    for shard in entry["shards"]:
-        for row in read_tsv(shard["rejects"]):
-            rejects.append({"source": name, "file": row["file"], "reason": f"convert: {row['reason']}"})
-            source.convert_rejects += 1
-        data = np.load(shard["audio"], mmap_mode="r")
-        plans = []
-        for row in read_tsv(shard["index"]):
+        for row in read_tsv(converted["rejects"]):
+            reject({"file": row["file"], "reason": f"convert: {row['reason']}"})
+            stats["convert_rejects"] += 1
+        for row in read_tsv(converted["index"]):
             start, length = int(row["start"]), int(row["length"])
             if start < 0 or start + length > data.shape[0]:
                 raise DatasetError(
-                    f"source {name!r}: {shard['index']} says {row['file']!r} spans samples "
-                    f"{start}..{start + length}, but {shard['audio']} has {data.shape[0]}; rerun the convert stage"
+                    f"{converted['index']} says {row['file']!r} spans samples {start}..{start + length}, "
+                    f"but {converted['audio']} has {data.shape[0]}; rerun the convert stage"
                 )
-            source.items += 1
-            source.input_seconds += length / rate
+            stats["items"] += 1
+            stats["input_seconds"] += length / rate
             if length < clip:
-                rejects.append({"source": name, "file": row["file"],
-                                "reason": f"shorter than one clip ({length / rate:.2f} s)"})  # fmt: skip
-                source.too_short += 1
+                reject({"file": row["file"], "reason": f"shorter than one clip ({length / rate:.2f} s)"})
+                stats["too_short"] += 1
                 continue
-            offsets, levels = clip_levels(data[start : start + length], clip, hop)
+            item = samples_to_float32(data[start : start + length])
+            offsets, levels = clip_levels(item, clip, hop)
             keep = levels >= floor
-            source.silent_clips += int(offsets.size - keep.sum())
+            stats["silent_clips"] += int(offsets.size - keep.sum())
             if not keep.any():
-                loudest = float(np.max(levels))
-                rejects.append({"source": name, "file": row["file"], "reason":
-                                f"silent: all {offsets.size} clips below {floor:g} dBFS (loudest {loudest:.1f} dBFS)"})
-                source.all_silent += 1
+                reject({"file": row["file"], "reason":
+                        f"silent: all {offsets.size} clips below {floor:g} dBFS (loudest {float(np.max(levels)):.1f} dBFS)"})  # fmt: skip
+                stats["all_silent"] += 1
                 continue
-            plans.append(_ItemPlan(row["file"], row.get("license", ""), start, offsets[keep], levels[keep]))
-            source.clips += int(keep.sum())
-        source.shards.append((shard["audio"], plans))
-    return source
+            for offset, level in zip(offsets[keep].tolist(), levels[keep].tolist()):
+                batch[len(starts)] = item[offset : offset + clip]
+                starts.append(start + offset)
+                manifest({"file": row["file"], "offset_s": round(offset / rate, 6), "level_dbfs": f"{level:.2f}",
+                          "license": row.get("license", "")})  # fmt: skip
+                stats["clips"] += 1
+                if len(starts) == _BATCH_CLIPS:
+                    flush()
+            del item
+        flush()
+    stats.update(samples=int(data.shape[0]), sha256=_file_sha256(converted["audio"]),
+                 input_seconds=round(stats["input_seconds"], 6))  # fmt: skip
+    atomic_write_text(out_stats, json.dumps(stats, indent=1) + "\n")
+    log.info("%s: %d clips from %d items (%d silent clips dropped) in %.2f s",
+             converted["audio"], stats["clips"], stats["items"], stats["silent_clips"], time.monotonic() - began)  # fmt: skip
+    return stats
 
 
-def _write_clips(
-    path: str | os.PathLike,
-    stats: dict[str, _SourceStats],
-    total: int,
-    clip: int,
-    rate: int,
-    settings: dict[str, Any],
-) -> list[dict[str, object]]:
-    """Pass 2: normalize the kept clips batch by batch and append them to a [total, clip] .npy.
+def _file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
-    `npy_writer` checks that exactly `total` clips were written before the file takes its name.
+
+def index_dataset(
+    layout: list[dict[str, Any]],
+    audio: dict[str, Any],
+    out_clips: str | os.PathLike,
+    out_index: str | os.PathLike,
+    out_manifest: str | os.PathLike,
+    out_rejects: str | os.PathLike,
+    out_summary: str | os.PathLike,
+) -> None:
+    """Join the segmented shards into the dataset: clips.json + clip_index.npy, manifest.tsv,
+    rejects.tsv and summary.json.
+
+    `layout`: per source its `name`, its download `failures` table and its `shards`, each with the
+    converted `audio` and the segment stage's `clips`, `manifest`, `rejects` and `stats` paths.
     """
-    manifest: list[dict[str, object]] = []
-    batch = np.empty((_BATCH_CLIPS, clip), np.float32)
-    filled = 0
+    settings = clip_settings(audio)
+    rate, clip = int(settings["sample_rate"]), settings["clip_samples"]
+    floor = float(settings["min_level_dbfs"])
+    stats: dict[str, dict[str, Any]] = {}
+    for entry in layout:
+        totals: dict[str, Any] = {**dict.fromkeys(COUNTS, 0), "input_seconds": 0.0, "download_failures": 0}
+        for shard in entry["shards"]:
+            shard["info"] = json.loads(open(shard["stats"], encoding="utf-8").read())
+            for key in (*COUNTS, "input_seconds"):
+                totals[key] += shard["info"][key]
+        if entry.get("failures"):
+            totals["download_failures"] = len(read_tsv(entry["failures"]))
+        stats[entry["name"]] = totals
+        log.info("source %r: %d clips from %d items in %d shards (%d silent clips dropped)",
+                 entry["name"], totals["clips"], totals["items"], len(entry["shards"]), totals["silent_clips"])  # fmt: skip
+    empty = [
+        f"source {name!r}: no clips of {settings['clip_seconds']} s could be cut "
+        f"({s['items']} items converted, {s['too_short']} shorter than one clip, "
+        f"{s['all_silent']} silent below {floor:g} dBFS, {s['convert_rejects']} not decodable, "
+        f"{s['download_failures']} download failures)"
+        for name, s in stats.items()
+        if s["clips"] == 0
+    ]
+    if empty:  # checked before anything is written
+        message = "; ".join(empty) + "; see the convert and download logs"
+        log.error("%s", message)
+        raise DatasetError(message)
 
-    def flush(handle) -> None:
-        nonlocal filled
-        if filled:
-            block = normalize(batch[:filled], settings["normalize"], sample_rate=rate,
-                              peak_dbfs=settings["peak_dbfs"], lufs=settings["loudness_lufs"])  # fmt: skip
-            write_rows(handle, block)
-            filled = 0
+    shards = [
+        {"audio": shard["audio"], "clips": shard["clips"], "samples": shard["info"]["samples"],
+         "sha256": shard["info"]["sha256"]}
+        for entry in layout for shard in entry["shards"]
+    ]  # fmt: skip
+    total = write_clip_set(out_clips, out_index, shards, clip, rate)
+    _remove_stale_shards(layout)
+    _join_tables(layout, out_manifest, out_rejects)
+    summary = {
+        "clips": total,
+        "total_seconds": round(total * clip / rate, 3),
+        "clips_per_source": {name: s["clips"] for name, s in stats.items()},
+        "rejected": {
+            "download": sum(s["download_failures"] for s in stats.values()),
+            "convert": sum(s["convert_rejects"] for s in stats.values()),
+            "too_short": sum(s["too_short"] for s in stats.values()),
+            "silent": sum(s["all_silent"] for s in stats.values()),
+        },
+        "silent_clips": sum(s["silent_clips"] for s in stats.values()),
+        "sources": {name: _source_summary(s, clip / rate) for name, s in stats.items()},
+        "audio": {k: v for k, v in settings.items()},
+        "shards": len(shards),
+    }
+    atomic_write_text(out_summary, json.dumps(summary, indent=2) + "\n")
+    log.info("dataset: %d clips [%d x %d] from %d shards", total, total, clip, len(shards))
 
-    with npy_writer(path, (total, clip)) as handle:
-        for name, source in stats.items():
-            for audio_path, plans in source.shards:
-                data = np.load(audio_path, mmap_mode="r")
-                for plan in plans:
-                    for offset, level in zip(plan.offsets.tolist(), plan.levels.tolist()):
-                        begin = plan.start + offset
-                        batch[filled] = data[begin : begin + clip]
-                        filled += 1
-                        manifest.append({
-                            "index": len(manifest), "source": name, "file": plan.file,
-                            "offset_s": round(offset / rate, 6), "level_dbfs": f"{level:.2f}",
-                            "license": plan.license,
-                        })  # fmt: skip
-                        if filled == _BATCH_CLIPS:
-                            flush(handle)
-                del data
-        flush(handle)
-    return manifest
+
+def _remove_stale_shards(layout: list[dict[str, Any]]) -> None:
+    """Delete converted and segmented files of shards a source no longer has (its items moved to
+    other shards): they are no job's output any more and would only take disk space."""
+    for entry in layout:
+        paths = [Path(path) for shard in entry["shards"] for path in shard.values() if isinstance(path, str)]
+        current = {path.name.split(".", 1)[0] for path in paths}
+        folders = {path.parent for path in paths}
+        for folder in folders:
+            for path in folder.glob("shard_*"):
+                if _STALE_NAME.fullmatch(path.name) and path.name.split(".", 1)[0] not in current:
+                    log.info("removing %s (its shard no longer exists)", path)
+                    path.unlink(missing_ok=True)
+
+
+def _source_summary(s: dict[str, Any], clip_seconds: float) -> dict[str, Any]:
+    return {
+        "items": s["items"], "clips": s["clips"], "seconds": round(s["clips"] * clip_seconds, 3),
+        "input_seconds": round(s["input_seconds"], 3), "silent_clips": s["silent_clips"],
+        "rejected": {"download": s["download_failures"], "convert": s["convert_rejects"],
+                     "too_short": s["too_short"], "silent": s["all_silent"]},
+    }  # fmt: skip
+
+
+def _join_tables(layout: list[dict[str, Any]], out_manifest: str | os.PathLike, out_rejects: str | os.PathLike) -> None:
+    """Concatenate the shards' manifests (numbering the clips) and all rejects, streaming."""
+    number = 0
+    with tsv_writer(out_manifest, MANIFEST_COLUMNS) as manifest:
+        for entry in layout:
+            for shard in entry["shards"]:
+                for row in read_tsv(shard["manifest"]):
+                    manifest({"index": number, "source": entry["name"], **row})
+                    number += 1
+    with tsv_writer(out_rejects, REJECT_COLUMNS) as reject:
+        for entry in layout:
+            if entry.get("failures"):
+                for row in read_tsv(entry["failures"]):
+                    reject({"source": entry["name"], "file": row["file"], "reason": f"download: {row['reason']}"})
+            for shard in entry["shards"]:
+                for row in read_tsv(shard["rejects"]):
+                    reject({"source": entry["name"], **row})

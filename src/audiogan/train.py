@@ -58,6 +58,7 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import ConfigError
+from .dataset import clips_to_float32, open_clips  # noqa: F401 (open_clips re-exported)
 from .model import (
     ModelConfig,
     WaveGANCritic,
@@ -128,7 +129,7 @@ class ClipBatches:
         if device.type == "cuda" and clips.nbytes * 4 < torch.cuda.mem_get_info(device)[0]:
             self.resident = torch.empty(clips.shape, dtype=torch.float32, device=device)
             for start in range(0, len(clips), 4096):  # bounded host memory for the copy
-                rows = np.asarray(clips[start : start + 4096], dtype=np.float32)
+                rows = clips_to_float32(clips[start : start + 4096])
                 self.resident[start : start + len(rows)] = torch.from_numpy(rows).to(device)
             log.info("training clips kept on the GPU (%.1f MiB)", clips.nbytes / 2**20)
 
@@ -136,20 +137,11 @@ class ClipBatches:
         if self.resident is not None:
             batch = self.resident[indices.to(self.device, non_blocking=True)]
         else:
-            rows = np.asarray(self.clips[indices.numpy()], dtype=np.float32)
+            rows = clips_to_float32(self.clips[indices.numpy()])
             batch = torch.from_numpy(rows).to(self.device, non_blocking=True)
         if batch.shape[1] < self.slice_length:
             batch = F.pad(batch, (0, self.slice_length - batch.shape[1]))
         return batch.unsqueeze(1)
-
-
-def open_clips(clips_path: str | os.PathLike) -> np.ndarray:
-    clips = np.load(clips_path, mmap_mode="r")
-    if clips.ndim != 2 or clips.shape[0] == 0 or clips.shape[1] == 0:
-        raise ValueError(
-            f"{clips_path}: expected a non-empty [n_clips, clip_samples] array, got shape {clips.shape}"
-        )
-    return clips
 
 
 # -- signals ---------------------------------------------------------------------------------------
@@ -371,6 +363,7 @@ def _train(
     pending: list[torch.Tensor] = []  # per-step losses not yet read back to the host
     window_start, window_steps, last_log = time.perf_counter(), 0, 0.0
     rate = math.nan
+    run_start, run_start_step = window_start, step  # the ETA uses this process's average rate
     generator.train(), critic.train()
     while step < steps:
         # -- critic: n_critic updates on fresh real batches and fresh fakes
@@ -430,7 +423,7 @@ def _train(
             append_rows(live_losses, rows)
             if now - last_log >= LOG_INTERVAL_S or checkpoint_due or stopping:
                 last_log = now
-                _log_progress(rows[-1], steps, rate)
+                _log_progress(rows[-1], steps, (step - run_start_step) / max(now - run_start, 1e-9))
             if checkpoint_due or stopping:
                 save(step, with_preview=checkpoint_due)
         if checkpoint_due or stopping:

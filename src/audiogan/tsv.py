@@ -1,27 +1,42 @@
 """Tab-separated tables with a header row, the format every stage hands to the next.
 
 Quoting is disabled on purpose: Common Voice sentences contain unbalanced quotes, and a quote
-character must never swallow the rest of a file. Tabs and newlines inside values are replaced by
-spaces on write, so a row is always one line.
+character must never swallow the rest of a file. Backslash, tab, carriage return and newline inside
+values are written as the escapes `\\`, `\t`, `\r`, `\n` and decoded on read, so a row is always
+one line and every value comes back exactly: a file named `x<TAB>y.wav` stays a different file
+from `x y.wav`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import re
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .atomic import atomic_open
 
 csv.field_size_limit(2**31 - 1)
 
 
-def _clean(value: object) -> str:
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\r": "\\r", "\n": "\\n"}
+_UNESCAPES = {escape: char for char, escape in _ESCAPES.items()}
+_TO_ESCAPE = re.compile(r"[\\\t\r\n]")
+_TO_UNESCAPE = re.compile(r"\\[\\trn]")
+
+
+def escape(value: object) -> str:
+    """One value as written in a cell (None is empty)."""
     if value is None:
         return ""
-    text = str(value)
-    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+    return _TO_ESCAPE.sub(lambda m: _ESCAPES[m.group()], str(value))
+
+
+def unescape(cell: str) -> str:
+    """The value a cell written by `escape` holds."""
+    return _TO_UNESCAPE.sub(lambda m: _UNESCAPES[m.group()], cell) if "\\" in cell else cell
 
 
 def write_tsv(
@@ -29,16 +44,28 @@ def write_tsv(
 ) -> int:
     """Write `rows` (dicts) with the given column order, atomically. Returns the row count."""
     count = 0
-    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write("\t".join(columns) + "\n")
+    with tsv_writer(path, columns) as write:
         for row in rows:
-            handle.write("\t".join(_clean(row.get(col, "")) for col in columns) + "\n")
+            write(row)
             count += 1
     return count
 
 
+def tsv_line(row: Mapping[str, object], columns: Sequence[str]) -> str:
+    """One row as a table line (with its newline)."""
+    return "\t".join(escape(row.get(col, "")) for col in columns) + "\n"
+
+
+@contextlib.contextmanager
+def tsv_writer(path: str | os.PathLike, columns: Sequence[str]) -> Iterator[Callable[[Mapping[str, object]], None]]:
+    """Write a table row by row (streaming), atomically: yields a function taking one row dict."""
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write("\t".join(columns) + "\n")
+        yield lambda row: handle.write(tsv_line(row, columns))
+
+
 def read_tsv(path: str | os.PathLike) -> list[dict[str, str]]:
-    """Read a table written by `write_tsv` (or a Common Voice TSV) into a list of dicts."""
+    """Read a table written by `write_tsv` into a list of dicts (escapes decoded)."""
     with open(Path(path), encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [dict(row) for row in reader]
+        return [{key: unescape(value) if isinstance(value, str) else value for key, value in row.items()} for row in reader]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..jobs import ExpectedError
 from ..tsv import write_tsv
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,8 @@ KINDS = ("demo", "local", "youtube", "common_voice")
 # Columns every items.tsv starts with; kinds may append their own provenance columns.
 ITEM_COLUMNS = ("path", "file", "license")
 FAILURE_COLUMNS = ("file", "reason")
+# Appended to every row: the file's size (the shard weight) and mtime (a change reconverts it).
+VERSION_COLUMNS = ("size", "mtime_ns")
 
 
 @dataclass
@@ -44,8 +47,50 @@ class FetchResult:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
 
 
-class SourceError(RuntimeError):
+class SourceError(ExpectedError, RuntimeError):
     """A source cannot deliver anything usable; the message names the source."""
+
+
+class UnsafePathError(SourceError):
+    """A name taken from downloaded content would leave the source's cache folder."""
+
+
+MAX_NAME_BYTES = 255  # the longest file name Linux and macOS file systems take
+
+
+def confined_path(root: Path, *names: str) -> Path:
+    """`root/names...`, resolved, for names that come from untrusted content (archive members,
+    TSV cells, API answers); raises UnsafePathError, saying why, unless each name is one plain
+    file-system name and the resolved result lies inside `root`.
+
+    Every path a source derives from downloaded content goes through here.
+    """
+    for name in names:
+        if not name or name in (".", ".."):
+            raise UnsafePathError(f"name '{printable_name(name)}' is empty, '.' or '..'")
+        if "\0" in name:
+            raise UnsafePathError("name contains a NUL character")
+        if "/" in name or "\\" in name:
+            raise UnsafePathError(f"name '{printable_name(name)}' contains a path separator")
+        try:
+            size = len(name.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise UnsafePathError(f"name '{printable_name(name)}' is not valid UTF-8") from None
+        if size > MAX_NAME_BYTES:
+            raise UnsafePathError(f"name of {size} bytes is longer than {MAX_NAME_BYTES}")
+    base = Path(root).resolve()
+    path = base.joinpath(*names).resolve()
+    if path == base or not path.is_relative_to(base):
+        raise UnsafePathError(f"'{printable_name('/'.join(names))}' resolves outside {str(base)!r}")
+    return path
+
+
+def printable_name(name: str) -> str:
+    """`name` as it can be shown in a log or a table: itself when printable, else with its odd
+    bytes (control characters, invalid UTF-8 kept by surrogateescape) written as escapes."""
+    if name.isprintable():
+        return name
+    return repr(name.encode("utf-8", "surrogateescape"))[2:-1]
 
 
 def fetch_source(source: dict[str, Any], cache_dir: Path) -> FetchResult:
@@ -65,24 +110,48 @@ def download(
     cache_dir: str | os.PathLike,
     items_tsv: str | os.PathLike,
     failures_tsv: str | os.PathLike,
+    listing_dir: str | os.PathLike | None = None,
+    shards_tsv: str | os.PathLike | None = None,
+    shard_bytes: int = 256_000_000,
+    poll: str = "",
 ) -> None:
-    """Fetch one source and write its items.tsv and failures.tsv (the download stage).
+    """Fetch one source and write its items.tsv and failures.tsv (the download stage), and, given
+    `listing_dir` and `shards_tsv`, its per-shard listings (audiogan.sharding).
 
+    `poll` non-empty asks kinds that can grow on their own (playlists, channels) to look for new
+    items even when their last fetch was complete; each new value polls once.
     Raises SourceError, naming the source and summarizing the failures, when no item at all could
     be fetched: a later stage could only fail in a less clear way.
     """
     name = source.get("name", source.get("kind"))
-    result = fetch_source(source, Path(cache_dir))
+    result = fetch_source({**source, "poll": poll} if poll else source, Path(cache_dir))
     if not result.items:
         raise SourceError(f"source {name!r}: no items could be fetched ({_summarize(result.failures)})")
     columns = list(ITEM_COLUMNS)
     for item in result.items:
         columns.extend(key for key in item.extra if key not in columns)
-    write_tsv(items_tsv, (item.row() for item in result.items), columns)
+    columns.extend(key for key in VERSION_COLUMNS if key not in columns)
+    rows = [_with_version(item) for item in result.items]
+    write_tsv(items_tsv, rows, columns)
     write_tsv(failures_tsv, ({"file": f, "reason": r} for f, r in result.failures), FAILURE_COLUMNS)
+    if listing_dir is not None and shards_tsv is not None:
+        from ..sharding import write_shard_listings
+
+        write_shard_listings(rows, columns, shard_bytes, listing_dir, shards_tsv)
     log.info("source %r: %d items, %d failures", name, len(result.items), len(result.failures))
     for file, reason in result.failures[:20]:
         log.warning("source %r: skipped %s: %s", name, file, reason)
+
+
+def _with_version(item: Item) -> dict[str, Any]:
+    """The item's row plus its file's size and mtime: a changed file changes its shard's listing."""
+    row = item.row()
+    try:
+        stat = os.stat(item.path)
+        row.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    except OSError:  # conversion reports the missing file as a reject
+        row.update(size=0, mtime_ns=0)
+    return row
 
 
 def _summarize(failures: list[tuple[str, str]], shown: int = 3) -> str:

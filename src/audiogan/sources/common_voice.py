@@ -29,7 +29,7 @@ from typing import Any, Iterable
 
 from .. import httpfetch
 from ..atomic import atomic_path, atomic_write_text
-from . import FetchResult, Item, SourceError, mdc
+from . import FetchResult, Item, SourceError, UnsafePathError, confined_path, mdc, printable_name
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class Selection:
     max_clips: int | None
     clips_dir: Path
     rows: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (folder, clip) -> row
+    destinations: dict[tuple[str, str], Path] = field(default_factory=dict)  # confined to clips_dir
     tsv_folders: set[str] = field(default_factory=set)  # folders whose split TSV has been read
     extracted: dict[tuple[str, str], Path] = field(default_factory=dict)
     seen_early: set[tuple[str, str]] = field(default_factory=set)  # clips met before their TSV
@@ -113,11 +114,20 @@ class Selection:
                 break
             if any((row.get(col) or "") not in allowed for col, allowed in self.filters.items()):
                 continue
-            clip = row.get("path") or ""
+            clip, lang = row.get("path") or "", _lang(folder, row)
+            shown = f"{printable_name(lang)}/clips/{printable_name(clip)}"
             if not _plain_name(clip):
-                self.bad_rows.append((f"{_lang(folder, row)}/clips/{clip}", "unsafe or empty clip name in TSV"))
+                self.bad_rows.append((shown, "unsafe or empty clip name in TSV"))
                 continue
-            self.rows.setdefault((folder, clip), row)
+            try:
+                # The language folder may come from the row's `locale` cell: as untrusted as the name.
+                destination = confined_path(self.clips_dir, lang, clip)
+            except UnsafePathError as error:
+                self.bad_rows.append((shown, f"refused: {error}"))
+                continue
+            if (folder, clip) not in self.rows:
+                self.rows[(folder, clip)] = row
+                self.destinations[(folder, clip)] = destination
 
     def wants(self, folder: str, clip: str) -> bool:
         return (folder, clip) in self.rows and (folder, clip) not in self.extracted
@@ -126,7 +136,7 @@ class Selection:
         return set(self.rows) - set(self.extracted)
 
     def destination(self, folder: str, clip: str) -> Path:
-        return self.clips_dir / _lang(folder, self.rows[(folder, clip)]) / clip
+        return self.destinations[(folder, clip)]
 
     def result(self, license: str) -> FetchResult:
         result = FetchResult()
@@ -165,8 +175,9 @@ def _scan(archive: Path, selection: Selection, second_pass: bool) -> None:
                 problem = _unsafe(member)
                 if problem:
                     if not second_pass:
-                        log.warning("%s: refused archive member %r: %s", archive.name, member.name, problem)
-                        selection.refused.append((member.name, f"refused archive member: {problem}"))
+                        shown = printable_name(member.name)
+                        log.warning("%s: refused archive member '%s': %s", archive.name, shown, problem)
+                        selection.refused.append((shown, f"refused archive member: {problem}"))
                     continue
                 if not member.isfile():
                     continue
@@ -174,7 +185,7 @@ def _scan(archive: Path, selection: Selection, second_pass: bool) -> None:
                 folder = _folder(path.parent)
                 if path.name == split_tsv and not second_pass:
                     # Line by line: a stream member cannot seek, and big TSVs need not sit in memory.
-                    lines = (line.decode("utf-8") for line in tar.extractfile(member))
+                    lines = _tsv_lines(tar.extractfile(member), member.name, selection.bad_rows)
                     selection.add_tsv(folder, lines, member.name)
                 elif path.parent.name == "clips":
                     lang_folder = _folder(path.parent.parent)
@@ -222,6 +233,21 @@ def _unsafe(member: tarfile.TarInfo) -> str | None:
     if not (member.isfile() or member.isdir()):
         return "not a regular file or folder"
     return None
+
+
+def _tsv_lines(raw: Iterable[bytes], member_name: str, bad_rows: list[tuple[str, str]]) -> Iterable[str]:
+    """The TSV's lines as text; a line that is not UTF-8 or holds a stray carriage return (which
+    the csv reader cannot take unquoted) is skipped and recorded, not fatal."""
+    for number, line in enumerate(raw, 1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_rows.append((f"{printable_name(member_name)}:{number}", "TSV line is not valid UTF-8; row skipped"))
+            continue
+        if "\r" in text.rstrip("\r\n"):
+            bad_rows.append((f"{printable_name(member_name)}:{number}", "TSV line holds a carriage return; row skipped"))
+            continue
+        yield text
 
 
 def _folder(path: PurePosixPath) -> str:

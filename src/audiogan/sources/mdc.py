@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import httpfetch
-from . import SourceError
+from . import SourceError, UnsafePathError, confined_path
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ def fetch_archive(
     api_key = api_key or api_key_from_env()
     details = dataset_details(dataset, api_url, api_key)
     dataset_id = str(details.get("id") or dataset)
-    filename = _safe_filename(details.get("filename") or f"{dataset_id}.tar.gz")
-    dest = Path(dest_dir) / filename
+    dest = _archive_path(Path(dest_dir), details.get("filename") or f"{dataset_id}.tar.gz")
+    filename = dest.name
     try:
         if details.get("checksum") and httpfetch.is_complete(dest, details["checksum"]):
             log.info("dataset %s: %s already downloaded and verified", dataset_id, filename)
@@ -105,7 +105,7 @@ def _call(method: str, api_url: str, endpoint: str, dataset: str, api_key: str |
     for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            with httpfetch.urlopen(request, timeout=60) as response:
                 return json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as error:
             if error.code == 429 and attempt < MAX_RATE_LIMIT_RETRIES:
@@ -116,14 +116,21 @@ def _call(method: str, api_url: str, endpoint: str, dataset: str, api_key: str |
                 )
                 time.sleep(wait)
                 continue
-            raise _explain(error.code, dataset, api_url) from None
+            raise _explain(error.code, dataset, api_url, redirected_to=error.url) from None
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise MDCError(f"Mozilla Data Collective at {httpfetch.safe_url(api_url)}: request failed: {error}") from None
     raise AssertionError("unreachable")
 
 
-def _explain(code: int, dataset: str, api_url: str) -> MDCError:
+def _explain(code: int, dataset: str, api_url: str, redirected_to: str | None = None) -> MDCError:
     where = f"Mozilla Data Collective ({httpfetch.safe_url(api_url)}), dataset {dataset!r}"
+    if redirected_to and httpfetch.origin(redirected_to) != httpfetch.origin(api_url):
+        # The answer is another host's, which was (rightly) not given the key: say so, or a 401/404
+        # from there reads like a bad key or a missing dataset.
+        return MDCError(
+            f"{where}: the API redirected to another host ({httpfetch.safe_url(redirected_to)}), which was "
+            f"not sent the API key, and answered HTTP {code}"
+        )
     reasons = {
         401: f"bad API key: check {API_KEY_ENV}",
         403: "access denied: accept the dataset's terms on the website first (sign in, open the dataset page, agree)",
@@ -155,9 +162,12 @@ def _quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
-def _safe_filename(name: str) -> str:
-    """The API's archive filename, reduced to a plain file name inside the cache folder."""
+def _archive_path(dest_dir: Path, name: str) -> Path:
+    """Where the archive goes: the API's filename reduced to a plain name inside `dest_dir`."""
     name = Path(str(name).replace("\\", "/")).name
-    if not name or name in (".", "..") or name.startswith("."):
-        raise MDCError(f"Mozilla Data Collective: unusable archive filename {name!r}")
-    return name
+    try:
+        if name.startswith("."):
+            raise UnsafePathError("hidden file name")
+        return confined_path(dest_dir, name)
+    except UnsafePathError as error:
+        raise MDCError(f"Mozilla Data Collective: unusable archive filename: {error}") from None

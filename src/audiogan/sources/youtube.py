@@ -11,10 +11,13 @@ extractor's id is the file's basename, so `a/clip.mp3` and `b/clip.mp3` would co
 shared archive or folder.
 
 A URL whose last run succeeded with the same selection settings is not contacted again, so a
-rerun, or a config with one URL added, fetches only what is new; a URL removed from the config
+rerun, or a config with one URL added, fetches only what is new; a new `poll` value (config
+`refresh`) runs yt-dlp again on complete URLs, and its download archive skips what is already
+here, so only new uploads of a playlist or channel are fetched; a URL removed from the config
 drops its items from the list. Items that fail (404, private, removed, geo-blocked) become
 failures with yt-dlp's reason; items rejected by the duration or licence filters become
-failures whose reason starts with "skipped:".
+failures whose reason starts with "skipped:". URLs are shown (logs, tables, and so the manifest
+and the gallery) through `httpfetch.safe_url`: a `?token=` or `sig=` in a URL stays in the cache.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from ..httpfetch import redact_urls, safe_url
 from . import FetchResult, Item, SourceError
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,7 @@ def fetch(source: dict[str, Any], cache_dir: Path) -> FetchResult:
 
     cache_dir = Path(cache_dir)
     settings = Settings.from_source(source)
+    poll = str(source.get("poll") or "")  # a new value re-checks complete URLs (playlists grow)
     result = FetchResult()
     seen: set[str] = set()
     with _private_cookies(source) as cookie_copy:
@@ -65,13 +70,16 @@ def fetch(source: dict[str, Any], cache_dir: Path) -> FetchResult:
             log.info("cookies: yes")
         for url in source["urls"]:
             state = _UrlState.load(cache_dir, url)
-            if state.up_to_date(settings):
-                log.info("%s: up to date (%d items), not contacted", url, len(state.items))
+            if state.up_to_date(settings, poll):
+                log.info("%s: up to date (%d items), not contacted", safe_url(url), len(state.items))
             else:
+                if state.up_to_date(settings):
+                    log.info("%s: polling for new items (refresh)", safe_url(url))
+                state.polled = poll
                 state = _run_ytdlp(yt_dlp, url, settings, state, cookie_copy, source.get("cookies"))
             _list_items(state, settings, seen, result)
-            result.failures.extend((file, f"skipped: {reason}") for file, reason in state.skipped.values())
-            result.failures.extend(tuple(f) for f in state.failures)
+            result.failures.extend((safe_url(file), f"skipped: {reason}") for file, reason in state.skipped.values())
+            result.failures.extend((safe_url(file), redact_urls(reason)) for file, reason in state.failures)
     log.info("source %s: %d items, %d failed or skipped", source.get("name"), len(result.items), len(result.failures))
     return result
 
@@ -83,14 +91,15 @@ def _list_items(state: "_UrlState", settings: "Settings", seen: set[str], result
             continue
         reason = settings.reject_reason(prov, incomplete=False)
         if reason:
-            result.failures.append((prov["url"], f"skipped: {reason}"))
+            result.failures.append((safe_url(prov["url"]), f"skipped: {reason}"))
             continue
         if prov["url"] in seen:
-            log.info("%s: already listed from an earlier URL; not listed twice", prov["url"])
+            log.info("%s: already listed from an earlier URL; not listed twice", safe_url(prov["url"]))
             continue
         seen.add(prov["url"])
         extra = {col: prov.get(col) for col in PROVENANCE_COLUMNS}
-        result.items.append(Item(state.cache_dir / prov["path"], prov["url"], prov.get("license") or "", extra))
+        extra["url"], extra["source_url"] = safe_url(prov["url"]), safe_url(prov.get("source_url") or "")
+        result.items.append(Item(state.cache_dir / prov["path"], extra["url"], prov.get("license") or "", extra))
 
 
 # -- settings and filters ---------------------------------------------------------------------
@@ -183,6 +192,7 @@ class _UrlState:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)  # archive id -> provenance
     skipped: dict[str, tuple[str, str]] = field(default_factory=dict)  # archive id -> (file, reason)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    polled: str = ""  # the poll token of the last yt-dlp run ("" when none was asked for)
 
     @property
     def key(self) -> str:
@@ -212,6 +222,7 @@ class _UrlState:
             state.complete = bool(saved.get("complete"))
             state.skipped = {k: tuple(v) for k, v in saved.get("skipped", {}).items()}
             state.failures = [tuple(f) for f in saved.get("failures", [])]
+            state.polled = str(saved.get("polled", ""))
         state.reload_items()
         return state
 
@@ -230,7 +241,7 @@ class _UrlState:
                 lost.append(prov.get("archive_id"))
                 meta.unlink(missing_ok=True)
         if lost:
-            log.warning("%s: %d downloaded files are missing from the cache; fetching them again", self.url, len(lost))
+            log.warning("%s: %d downloaded files are missing from the cache; fetching them again", safe_url(self.url), len(lost))
             self._forget_in_archive(set(lost))
             self.complete = False
 
@@ -240,8 +251,9 @@ class _UrlState:
         lines = self.archive.read_text(encoding="utf-8").splitlines()
         atomic_write_text(self.archive, "".join(f"{line}\n" for line in lines if line.strip() not in archive_ids))
 
-    def up_to_date(self, settings: Settings) -> bool:
-        return self.complete and self.selection == settings.selection()
+    def up_to_date(self, settings: Settings, poll: str = "") -> bool:
+        """Complete with these settings, and (when a poll is asked for) already polled for it."""
+        return self.complete and self.selection == settings.selection() and (not poll or poll == self.polled)
 
     def ordered_items(self) -> list[dict[str, Any]]:
         return sorted(self.items.values(), key=lambda p: (p.get("playlist_index") or 0, p.get("id") or ""))
@@ -249,7 +261,7 @@ class _UrlState:
     def save(self) -> None:
         atomic_write_text(self.state_file, json.dumps({
             "url": self.url, "selection": self.selection, "complete": self.complete,
-            "skipped": self.skipped, "failures": self.failures,
+            "skipped": self.skipped, "failures": self.failures, "polled": self.polled,
         }, ensure_ascii=False, indent=1))
 
 
@@ -293,13 +305,13 @@ class _Collector:
             reason = f"[{match.group('ie')}] {match.group('id')}: {reason}"
         file = self.current[1] if self.current else self.url
         self.errors.append((file, reason or "unknown error"))
-        log.warning("%s failed: %s", file, reason)
+        log.warning("%s failed: %s", safe_url(file), reason)
 
     def _clean(self, message: str) -> str:
         message = _ANSI.sub("", str(message))
         for secret in self.secrets:
             message = message.replace(secret, "<cookies>")
-        return message
+        return redact_urls(message)
 
     # match filter: duration and licence
     def match_filter(self, info: dict[str, Any], *, incomplete: Any = False) -> str | None:
@@ -307,7 +319,7 @@ class _Collector:
         archive_id = _archive_id(info)
         if reason:
             self.skipped[archive_id] = (_item_url(info, self.url), reason)
-            log.info("%s skipped: %s", _item_url(info, self.url), reason)
+            log.info("%s skipped: %s", safe_url(_item_url(info, self.url)), reason)
             return reason
         if incomplete is not True:
             self.current = (archive_id, _item_url(info, self.url))
@@ -414,7 +426,7 @@ def _run_ytdlp(yt_dlp, url: str, settings: Settings, state: _UrlState,
         options["cookiefile"] = str(cookie_copy)
 
     name_pp, record_pp = _make_postprocessors(collector, state, url)
-    log.info("%s: fetching (%d items already downloaded)", url, len(state.items))
+    log.info("%s: fetching (%d items already downloaded)", safe_url(url), len(state.items))
     try:
         with yt_dlp.YoutubeDL(options) as ydl:
             ydl.add_post_processor(name_pp, when="pre_process")
@@ -439,7 +451,7 @@ def _run_ytdlp(yt_dlp, url: str, settings: Settings, state: _UrlState,
     if not state.items:
         with contextlib.suppress(OSError):
             state.media_dir.rmdir()
-    log.info("%s: %d new, %d items in total", url, collector.downloaded, len(state.items))
+    log.info("%s: %d new, %d items in total", safe_url(url), collector.downloaded, len(state.items))
     return state
 
 
