@@ -95,6 +95,13 @@ def render_sample_rate():
     return config["render"]["sample_rate"] or config["audio"]["sample_rate"]
 
 
+def rendered_generator():
+    """The generator file render, evaluate and pack use (render.checkpoint: best or latest)."""
+    if config["render"]["checkpoint"] == "best":
+        return rules.train.output.best
+    return rules.train.output.generator
+
+
 def sample_files():
     return [
         f"results/samples/sample_{i:04d}.wav" for i in range(config["render"]["count"])

@@ -1,10 +1,12 @@
 rule train:
     input:
         clips=rules.segment.output.clips,
+        summary=rules.segment.output.summary,
         manifest=rules.segment.output.manifest,
-        code=code("train"),
+        code=code("training"),
     output:
         generator="results/model/generator.pt",
+        best="results/model/best.pt",
         losses="results/model/losses.csv",
         loss_curve="results/model/loss_curve.png",
         quality="results/model/quality.csv",
@@ -23,11 +25,9 @@ rule train:
         gpu_model=train_gpu_model(),
     params:
         train=lookup(dpath="train", within=config),
-        sample_rate=lookup(dpath="audio/sample_rate", within=config),
-        clip_seconds=lookup(dpath="audio/clip_seconds", within=config),
         # Resumable checkpoints live outside the declared outputs, which Snakemake deletes.
         state_root=f"{CACHE}/train",
     message:
-        "Training WaveGAN (d={params.train[model_size]}, {params.train[steps]} steps)"
+        "Training {params.train[family]} with the {params.train[recipe]} recipe (d={params.train[model_size]}, {params.train[steps]} steps)"
     script:
         "../scripts/train.py"

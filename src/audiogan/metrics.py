@@ -22,7 +22,7 @@ through the same round trip as the samples (resampled to the render rate, quanti
 subtype, resampled back), so that processing never counts as a difference.
 
 `results/metrics.json` (written by `evaluate`):
-    step, sample_rate, features, seeds {evaluate, samples}, clips {total, used, reference,
+    step, checkpoint (which generator was rendered and why: training.selection), sample_rate, features, seeds {evaluate, samples}, clips {total, used, reference,
     held_out, compared, searched_for_copies},
     fd_mel {generated, real_floor, untrained_ceiling},
     ndb {bins, alpha, generated, held_out_real, reference_shares, generated_shares},
@@ -48,6 +48,7 @@ import soundfile as sf
 import torch
 
 from .atomic import atomic_write_text
+from .dataset import clip_rows, open_clips
 from .features import clip_features
 from .frechet import frechet_distance
 from .tsv import read_tsv
@@ -171,12 +172,12 @@ def _as_rendered(clips: np.ndarray, rate: int, file_rate: int, subtype: str) -> 
 
 def _untrained_clips(meta: dict, seeds: list[int], clip_samples: int, seed: int) -> np.ndarray:
     """The same latents through a freshly initialized generator of the same shape (seeded)."""
-    from .model import ModelConfig, WaveGANGenerator
+    from .checkpoint import build_generator
     from .render import generate_clips, latent_dim_of
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        generator = WaveGANGenerator(ModelConfig(**meta["model"])).eval()
+        generator = build_generator(meta.get("family", "wavegan"), meta["model"]).eval()
     return np.concatenate(list(generate_clips(generator, seeds, latent_dim_of(meta), clip_samples)))
 
 
@@ -212,8 +213,8 @@ def evaluate(
 
     _, meta = load_generator(generator_path, map_location="cpu")
     rate = int(meta["sample_rate"])
-    clips = np.load(clips_path, mmap_mode="r")
-    if clips.ndim != 2 or len(clips) < MIN_REAL_CLIPS:
+    clips = open_clips(clips_path)
+    if len(clips) < MIN_REAL_CLIPS:
         raise ValueError(f"{clips_path}: need at least {MIN_REAL_CLIPS} clips [n, samples], got shape {clips.shape}")
     clip_samples = clips.shape[1]
     rows, generated, file_rate, subtype = _load_samples(Path(samples_table), rate, clip_samples)
@@ -224,7 +225,7 @@ def evaluate(
     order = rng.permutation(len(used))
     ref_pos, held_pos = np.sort(order[: len(used) // 2]), np.sort(order[len(used) // 2 :])
     # Sorted indices: the memory-mapped clips are read in one forward pass.
-    real = clip_features(_as_rendered(np.asarray(clips[used]), rate, file_rate, subtype), rate)
+    real = clip_features(_as_rendered(clip_rows(clips, used), rate, file_rate, subtype), rate)
     gen = clip_features(generated, rate)
     untrained_audio = _untrained_clips(meta, seeds, clip_samples, seed)
     untrained = clip_features(_as_rendered(untrained_audio, rate, file_rate, subtype), rate)
@@ -284,6 +285,7 @@ def evaluate(
 
     metrics = {
         "step": meta.get("step"),
+        "checkpoint": meta.get("selection"),
         "sample_rate": rate,
         "features": "mean and std over 32 ms frames of 40 log-mel bands (dB), per clip",
         "seeds": {"evaluate": seed, "samples": seeds},
