@@ -74,6 +74,7 @@ def outputs_in(folder: Path) -> TrainOutputs:
         loss_curve=folder / "loss_curve.png",
         quality=folder / "quality.csv",
         previews=folder / "previews",
+        best=folder / "best.pt",
     )
 
 
