@@ -26,6 +26,7 @@ SOURCES = {source["name"]: source for source in config["sources"]}
 wildcard_constraints:
     source="|".join(SOURCES),
     shard=r"\d+",
+    step=r"\d+",
 
 
 def code(*entry_modules):
@@ -96,10 +97,13 @@ def render_sample_rate():
 
 
 def rendered_generator():
-    """The generator file render, evaluate and pack use (render.checkpoint: best or latest)."""
-    if config["render"]["checkpoint"] == "best":
+    """The generator file render, evaluate and pack use (render.checkpoint: best, latest or a step)."""
+    choice = config["render"]["checkpoint"]
+    if choice == "best":
         return rules.train.output.best
-    return rules.train.output.generator
+    if choice == "latest":
+        return rules.train.output.generator
+    return f"results/model/generator_step_{int(choice)}.pt"
 
 
 def sample_files():

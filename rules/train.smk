@@ -31,3 +31,24 @@ rule train:
         "Training {params.train[family]} with the {params.train[recipe]} recipe (d={params.train[model_size]}, {params.train[steps]} steps)"
     script:
         "../scripts/train.py"
+
+
+rule generator_at_step:
+    input:
+        clips=rules.segment.output.clips,
+        summary=rules.segment.output.summary,
+        trained=rules.train.output.generator,
+        code=code("training.export"),
+    output:
+        generator="results/model/generator_step_{step}.pt",
+    log:
+        "logs/generator_step_{step}.log",
+    conda:
+        "../envs/model.yaml"
+    params:
+        train=lookup(dpath="train", within=config),
+        state_root=f"{CACHE}/train",
+    message:
+        "Taking the generator of training step {wildcards.step} from the run's checkpoints"
+    script:
+        "../scripts/export_generator.py"

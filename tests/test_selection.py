@@ -86,3 +86,23 @@ def test_the_time_budget_finishes_normally(tmp_path):
     launch_training(clips, summary_path(clips), {**config, "max_minutes": 0.15}, tmp_path / "state", outputs)
     assert load_generator(outputs.generator)[1]["step"] > step
     assert len(list((tmp_path / "state").iterdir())) == 1
+
+
+def test_a_kept_step_is_exported_and_a_pruned_one_is_refused_by_name(tmp_path):
+    import pytest
+
+    from audiogan.training.export import export_generator
+
+    clips = make_clips(tmp_path / "clips.npy")
+    config = tiny_config(steps=4, checkpoint_every=1, keep_checkpoints=2, score_count=4)
+    outputs = outputs_in(tmp_path / "out")
+    launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs)
+    export_generator(clips, summary_path(clips), config, tmp_path / "state", 4, tmp_path / "step4.pt")
+    exported, meta = load_generator(tmp_path / "step4.pt")
+    latest = load_generator(outputs.generator)[0]
+    assert meta["step"] == 4 and meta["selection"]["checkpoint"] == "step"
+    assert all(torch.equal(a, b) for a, b in zip(exported.state_dict().values(), latest.state_dict().values()))
+    best_step = load_generator(outputs.best)[1]["step"]
+    pruned = next(step for step in (1, 2) if step != best_step)  # neither among the newest 2 nor the best
+    with pytest.raises(ValueError, match=rf"step {pruned} of run .* is not kept \(kept steps: .*3, 4\)"):
+        export_generator(clips, summary_path(clips), config, tmp_path / "state", pruned, tmp_path / "old.pt")

@@ -41,7 +41,7 @@ class TrainJob:
     clip_samples: int
     clip_seconds: float
     state_root: str
-    outputs: TrainOutputs
+    outputs: TrainOutputs | None  # None: a job that only reads the run's state (export)
     model_arguments: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -51,7 +51,7 @@ class TrainJob:
         summary_path: str | os.PathLike,
         train_config: Mapping[str, Any],
         state_root: str | os.PathLike,
-        outputs: TrainOutputs,
+        outputs: TrainOutputs | None,
     ) -> "TrainJob":
         """Fill the settings, read the dataset's summary and check it against clips.npy."""
         settings = train_settings(train_config)
@@ -76,7 +76,9 @@ class TrainJob:
             clip_samples=clip_samples,
             clip_seconds=float(audio["clip_seconds"]),
             state_root=str(state_root),
-            outputs=TrainOutputs(**{k: (None if v is None else str(v)) for k, v in asdict(outputs).items()}),
+            outputs=None if outputs is None else TrainOutputs(
+                **{k: (None if v is None else str(v)) for k, v in asdict(outputs).items()}
+            ),
             model_arguments=arguments,
         )
 
@@ -100,5 +102,5 @@ class TrainJob:
     @classmethod
     def from_json(cls, text: str) -> "TrainJob":
         data = json.loads(text)
-        data["outputs"] = TrainOutputs(**data["outputs"])
+        data["outputs"] = TrainOutputs(**data["outputs"]) if data["outputs"] else None
         return cls(**data)

@@ -39,6 +39,8 @@ def describe(kind: str, step: int, quality: Sequence[Sequence[float]]) -> dict[s
     count = len(quality)
     if kind == "best":
         reason = f"step {step}, lowest FD-mel {fd:.0f} of {count} checkpoints"
+    elif kind == "step":
+        reason = f"step {step}, as asked (render.checkpoint)" + (f", FD-mel {fd:.0f}" if math.isfinite(fd) else "")
     else:
         reason = f"step {step}, the last step" + (f" (FD-mel {fd:.0f})" if math.isfinite(fd) else "")
     return {"checkpoint": kind, "step": int(step), "fd_mel": fd, "checkpoints": count, "reason": reason}
