@@ -26,6 +26,7 @@ localrules:
     download,
     gallery,
     pack,
+    generator_at_step,
 
 
 rule samples:

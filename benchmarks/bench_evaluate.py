@@ -54,7 +54,8 @@ def main() -> None:
                   ["path", "file", "license"])
         model = ModelConfig(model_size=args.model_size, slice_length=slice_length_for(round(rate * seconds)))
         torch.manual_seed(0)
-        save_generator(root / "generator.pt", WaveGANGenerator(model), model, rate, seconds, 300, {"steps": 300})
+        save_generator(root / "generator.pt", WaveGANGenerator(model), model, rate, seconds, 300, {"steps": 300},
+                       family="wavegan", recipe="wavegan")
         (root / "losses.csv").write_text("step,d_loss,g_loss,gradient_penalty,wasserstein,it_per_s\n" + "".join(
             f"{s},{-1 / s},{0.1},{0.01},{1 / s},3.0\n" for s in range(1, 301)))
         (root / "quality.csv").write_text("step,fd_mel\n100,500\n200,300\n300,200\n")

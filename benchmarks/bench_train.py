@@ -1,4 +1,4 @@
-"""Training throughput: our loop (audiogan.train) against a plain minimal WaveGAN step, same run.
+"""Training throughput: our loop (audiogan.training) against a plain minimal WaveGAN step, same run.
 
 Both use the same networks (audiogan.model), batch, n_critic, Adam and gradient penalty. "ours"
 is the real `launch_training` on a synthetic clips.npy (memory-mapped reads, zero padding, loss
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import platform
 import statistics
@@ -42,7 +43,8 @@ from audiogan.model import (  # noqa: E402
     generator_loss,
     gradient_penalty,
 )
-from audiogan.train import CUDA_SYNC_EVERY, TrainOutputs, launch_training  # noqa: E402
+from audiogan.training import TrainOutputs, launch_training  # noqa: E402
+from audiogan.training.loop import CUDA_SYNC_EVERY  # noqa: E402
 
 PRESETS = {
     # (model_size, slice_length, batch_size)
@@ -121,6 +123,7 @@ def our_rates(
         "model_size": model_size,
         "batch_size": batch,
         "steps": warmup + steps,
+        "recipe": "wavegan",
         "n_critic": N_CRITIC,
         "checkpoint_every": warmup + steps,
         "preview_count": 2,
@@ -135,7 +138,11 @@ def our_rates(
         out / "quality.csv",
         out / "previews",
     )
-    launch_training(clips_path, config, SAMPLE_RATE, clip_seconds, work / "state", outputs)
+    summary = work / "summary.json"
+    clip_samples = int(np.load(clips_path, mmap_mode="r").shape[1])
+    summary.write_text(json.dumps({"audio": {"sample_rate": SAMPLE_RATE, "clip_samples": clip_samples,
+                                             "clip_seconds": clip_seconds}}))  # fmt: skip
+    launch_training(clips_path, summary, config, work / "state", outputs)
     table = np.genfromtxt(out / "losses.csv", delimiter=",", names=True)
     window = 1 if device == "cpu" else CUDA_SYNC_EVERY
     return [

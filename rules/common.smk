@@ -31,6 +31,7 @@ SOURCES = {source["name"]: source for source in config["sources"]}
 wildcard_constraints:
     source="|".join(SOURCES),
     shard=r"\d+",
+    step=r"\d+",
 
 
 def code(*entry_modules):
@@ -140,6 +141,16 @@ def dataset_inputs(wildcards):
 
 def render_sample_rate():
     return config["render"]["sample_rate"] or config["audio"]["sample_rate"]
+
+
+def rendered_generator():
+    """The generator file render, evaluate and pack use (render.checkpoint: best, latest or a step)."""
+    choice = config["render"]["checkpoint"]
+    if choice == "best":
+        return rules.train.output.best
+    if choice == "latest":
+        return rules.train.output.generator
+    return f"results/model/generator_step_{int(choice)}.pt"
 
 
 def sample_files():

@@ -1,7 +1,7 @@
 rule evaluate:
     input:
         samples=rules.render.output.table,
-        generator=rules.train.output.generator,
+        generator=rendered_generator(),
         clips=rules.dataset.output.clips,
         manifest=rules.dataset.output.manifest,
         code=code("metrics"),

@@ -27,7 +27,7 @@ rule pack:
         metrics=rules.evaluate.output.metrics,
         manifest=rules.dataset.output.manifest,
         listings=expand("results/raw/{source}/items.tsv", source=SOURCES),
-        generator=rules.train.output.generator,
+        generator=rendered_generator(),
         code=code("pack"),
     output:
         pack="results/samples/pack.zip",

@@ -1,6 +1,6 @@
 rule render:
     input:
-        generator=rules.train.output.generator,
+        generator=rendered_generator(),
         code=code("render"),
     output:
         samples=sample_files(),

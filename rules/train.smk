@@ -1,10 +1,12 @@
 rule train:
     input:
         clips=rules.dataset.output.clips,
+        summary=rules.dataset.output.summary,
         manifest=rules.dataset.output.manifest,
-        code=code("train"),
+        code=code("training"),
     output:
         generator="results/model/generator.pt",
+        best="results/model/best.pt",
         losses="results/model/losses.csv",
         loss_curve="results/model/loss_curve.png",
         quality="results/model/quality.csv",
@@ -25,11 +27,30 @@ rule train:
         attempt=lambda wildcards, attempt: attempt,
     params:
         train=lookup(dpath="train", within=config),
-        sample_rate=lookup(dpath="audio/sample_rate", within=config),
-        clip_seconds=lookup(dpath="audio/clip_seconds", within=config),
         # Resumable checkpoints live outside the declared outputs, which Snakemake deletes.
         state_root=f"{CACHE}/train",
     message:
-        "Training WaveGAN (d={params.train[model_size]}, {params.train[steps]} steps)"
+        "Training {params.train[family]} with the {params.train[recipe]} recipe (d={params.train[model_size]}, {params.train[steps]} steps)"
     script:
         "../scripts/train.py"
+
+
+rule generator_at_step:
+    input:
+        clips=rules.dataset.output.clips,
+        summary=rules.dataset.output.summary,
+        trained=rules.train.output.generator,
+        code=code("training.export"),
+    output:
+        generator="results/model/generator_step_{step}.pt",
+    log:
+        "logs/generator_step_{step}.log",
+    conda:
+        "../envs/model.yaml"
+    params:
+        train=lookup(dpath="train", within=config),
+        state_root=f"{CACHE}/train",
+    message:
+        "Taking the generator of training step {wildcards.step} from the run's checkpoints"
+    script:
+        "../scripts/export_generator.py"

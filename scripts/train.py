@@ -1,21 +1,21 @@
-"""Snakemake adapter: train WaveGAN on the packed clips (audiogan.train)."""
+"""Snakemake adapter: train a generator on the dataset's clips (audiogan.training)."""
 
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the library, installed or not
 
 from audiogan.jobs import job
-from audiogan.train import TrainOutputs, launch_training
+from audiogan.training import TrainOutputs, launch_training
 
 with job(snakemake.log[0], attempt=snakemake.resources.attempt):
     launch_training(
         clips_path=snakemake.input.clips,
+        summary_path=snakemake.input.summary,
         train_config=snakemake.params.train,
-        sample_rate=snakemake.params.sample_rate,
-        clip_seconds=snakemake.params.clip_seconds,
         state_root=snakemake.params.state_root,
         outputs=TrainOutputs(
             generator=snakemake.output.generator,
+            best=snakemake.output.best,
             losses=snakemake.output.losses,
             loss_curve=snakemake.output.loss_curve,
             quality=snakemake.output.quality,

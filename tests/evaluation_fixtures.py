@@ -36,7 +36,7 @@ def tiny_generator(path, sample_rate: int = 8000, clip_seconds: float = 1.0, see
     torch.manual_seed(seed)
     generator = WaveGANGenerator(config)
     train_config = {"model_size": 2, "latent_dim": 8, "steps": step, "batch_size": 4, "seed": seed}
-    save_generator(path, generator, config, sample_rate, clip_seconds, step, train_config)
+    save_generator(path, generator, config, sample_rate, clip_seconds, step, train_config, family="wavegan", recipe="wavegan")
     return path
 
 

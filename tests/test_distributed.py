@@ -10,8 +10,10 @@ import torch
 from audiogan import distributed
 from audiogan.checkpoint import list_checkpoints, load_generator
 from audiogan.model import ModelConfig, WaveGANGenerator
-from audiogan.train import launch_training, run_id
-from train_fixtures import CLIP_SECONDS, SAMPLE_RATE, loss_values, make_clips, outputs_in, tiny_config
+from audiogan.training import launch_training, run_id
+from train_fixtures import (
+    CLIP_SECONDS, SAMPLE_RATE, loss_values, make_clips, outputs_in, summary_path, tiny_config,
+)
 
 
 def _flat(module: torch.nn.Module) -> torch.Tensor:
@@ -32,15 +34,12 @@ def test_two_gloo_processes_match_one_process_for_the_same_global_batch(tmp_path
     clips = make_clips(tmp_path / "clips.npy")
     config = tiny_config(batch_size=4, n_critic=2, steps=3, checkpoint_every=3, threads=2)
 
-    launch_training(
-        clips, config, SAMPLE_RATE, CLIP_SECONDS, tmp_path / "one", outputs_in(tmp_path / "one_out")
-    )
+    launch_training(clips, summary_path(clips), config, tmp_path / "one", outputs_in(tmp_path / "one_out"))
     with caplog.at_level(logging.INFO, logger="audiogan.train"):
         launch_training(
             clips,
+            summary_path(clips),
             {**config, "gpus": 2},
-            SAMPLE_RATE,
-            CLIP_SECONDS,
             tmp_path / "two",
             outputs_in(tmp_path / "two_out"),
         )

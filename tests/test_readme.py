@@ -86,8 +86,8 @@ def test_every_readme_command_works(workdir):
             srun_options |= {w.split("=")[0] for w in words if w.startswith("--")}
         else:  # e.g. writing the override file the next command reads
             _run(["bash", "-c", command], workdir)
-    # The multi-node example's torchrun and audiogan.train options exist.
-    help_text = _run([sys.executable, "-m", "audiogan.train", "--help"], REPO,
+    # The multi-node example's torchrun and audiogan.training options exist.
+    help_text = _run([sys.executable, "-m", "audiogan.training", "--help"], REPO,
                      env={**_env(), "PYTHONPATH": str(REPO / "src")}).stdout
     help_text += _run([sys.executable, "-m", "torch.distributed.run", "--help"], REPO).stdout
     assert srun_options and all(option in help_text for option in srun_options), srun_options

@@ -1,4 +1,4 @@
-"""Checkpoints, resuming, preemption and crashes (audiogan.checkpoint, audiogan.train)."""
+"""Checkpoints, resuming, preemption and crashes (audiogan.checkpoint, audiogan.training)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from audiogan.checkpoint import (
     set_rng_state,
 )
 from audiogan.model import ModelConfig, WaveGANGenerator
-from audiogan.train import PREEMPTED_EXIT_CODE, launch_training, run_id
+from audiogan.training import PREEMPTED_EXIT_CODE, launch_training, run_id
 from train_fixtures import (
     CLIP_SECONDS,
     SAMPLE_RATE,
@@ -32,6 +32,7 @@ from train_fixtures import (
     outputs_in,
     read_rows,
     TrainingProcess,
+    summary_path,
     tiny_config,
 )
 
@@ -79,11 +80,14 @@ def test_generator_file_round_trip(tmp_path):
     config = ModelConfig(model_size=2, latent_dim=8, slice_length=32768)
     generator = WaveGANGenerator(config)
     save_generator(
-        tmp_path / "generator.pt", generator, config, 22050, 1.5, 12, {"steps": 12, "betas": [0.5, 0.9]}
+        tmp_path / "generator.pt", generator, config, 22050, 1.5, 12, {"steps": 12, "betas": [0.5, 0.9]},
+        family="wavegan", recipe="wavegan",
     )
     loaded, meta = load_generator(tmp_path / "generator.pt")
     assert not loaded.training
     assert meta == {
+        "family": "wavegan",
+        "recipe": "wavegan",
         "model": {"model_size": 2, "latent_dim": 8, "slice_length": 32768, "phase_shuffle": 2, "channels": 1},
         "sample_rate": 22050,
         "clip_seconds": 1.5,
@@ -102,7 +106,7 @@ def test_resume_is_bit_for_bit_equal_to_a_straight_run(tmp_path):
     config = tiny_config(steps=12, checkpoint_every=6, n_critic=2)
 
     def train(steps: int, state: str, out: str) -> None:
-        launch_training(clips, {**config, "steps": steps}, SAMPLE_RATE, CLIP_SECONDS, tmp_path / state,
+        launch_training(clips, summary_path(clips), {**config, "steps": steps}, tmp_path / state,
                         outputs_in(tmp_path / out))  # fmt: skip
 
     train(12, "straight", "a")

@@ -1,4 +1,4 @@
-"""The training stage: outputs, run identity, divergence, bad settings (audiogan.train)."""
+"""The training stage: outputs, run identity, divergence, bad settings (audiogan.training)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ import torch
 
 from audiogan.checkpoint import latest_checkpoint, list_checkpoints, load_generator
 from audiogan.config import ConfigError
-from audiogan.train import (
-    LOSS_COLUMNS,
+from audiogan.training import (
     PREVIEW_GAP_SECONDS,
     TrainingDiverged,
     launch_training,
     run_id,
 )
-from train_fixtures import CLIP_SECONDS, SAMPLE_RATE, make_clips, outputs_in, read_rows, tiny_config
+from audiogan.training import loss_columns
+from train_fixtures import (
+    CLIP_SECONDS, SAMPLE_RATE, make_clips, outputs_in, read_rows, summary_path, tiny_config, write_summary,
+)
+
+LOSS_COLUMNS = loss_columns("wavegan", augmented=False)
 
 
 def test_training_writes_every_declared_output(tmp_path, caplog):
@@ -27,7 +31,7 @@ def test_training_writes_every_declared_output(tmp_path, caplog):
     config = tiny_config(steps=4, checkpoint_every=2, keep_checkpoints=1, preview_count=3)
     outputs = outputs_in(tmp_path / "model")
     with caplog.at_level(logging.INFO, logger="audiogan.train"):
-        launch_training(clips, config, SAMPLE_RATE, CLIP_SECONDS, tmp_path / "state", outputs, log_path=None)
+        launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs, log_path=None)
 
     generator, meta = load_generator(outputs.generator)
     assert meta["step"] == 4 and meta["sample_rate"] == SAMPLE_RATE and meta["clip_seconds"] == CLIP_SECONDS
@@ -96,7 +100,7 @@ def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     config = tiny_config(steps=200, checkpoint_every=1, keep_checkpoints=2)
     outputs = outputs_in(tmp_path / "model")
     with pytest.raises(TrainingDiverged, match=r"diverged at step (\d+)") as caught:
-        launch_training(clips, config, SAMPLE_RATE, CLIP_SECONDS, tmp_path / "state", outputs)
+        launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs)
     bad_step = int(re.search(r"step (\d+)", str(caught.value)).group(1))
     assert bad_step >= 2  # (seeded: clip 5 is first drawn after some good steps)
 
@@ -111,14 +115,11 @@ def test_bad_settings_are_named(tmp_path):
     clips = make_clips(tmp_path / "clips.npy")
     outputs = outputs_in(tmp_path / "model")
     with pytest.raises(ConfigError, match="unknown key.*lr"):
-        launch_training(clips, {"lr": 1e-3}, SAMPLE_RATE, CLIP_SECONDS, tmp_path / "state", outputs)
+        launch_training(clips, summary_path(clips), {"lr": 1e-3}, tmp_path / "state", outputs)
     with pytest.raises(ConfigError, match="batch_size .*divisible by train.gpus"):
-        launch_training(
-            clips, tiny_config(batch_size=4, gpus=3), SAMPLE_RATE, CLIP_SECONDS, tmp_path / "s", outputs
-        )
+        launch_training(clips, summary_path(clips), tiny_config(batch_size=4, gpus=3), tmp_path / "s", outputs)
     long_clips = tmp_path / "long.npy"
     np.save(long_clips, np.zeros((2, 70000), np.float32))
+    write_summary(long_clips, 70000)
     with pytest.raises(ValueError, match="70000 samples.*65536"):
-        launch_training(
-            long_clips, tiny_config(), SAMPLE_RATE, 70000 / SAMPLE_RATE, tmp_path / "state", outputs
-        )
+        launch_training(long_clips, summary_path(long_clips), tiny_config(), tmp_path / "state", outputs)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiogan.train import TrainOutputs
+from audiogan.training import TrainOutputs
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 16000
@@ -33,7 +33,21 @@ def make_clips(
         clips[nan_clip, 100:200] = np.nan
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, clips)
+    write_summary(path, samples)
     return path
+
+
+def write_summary(clips_path: Path, clip_samples: int, sample_rate: int = SAMPLE_RATE) -> Path:
+    """The dataset's summary.json beside clips.npy (the part training reads)."""
+    summary = {"audio": {"sample_rate": sample_rate, "clip_samples": clip_samples,
+                         "clip_seconds": clip_samples / sample_rate}}  # fmt: skip
+    path = summary_path(clips_path)
+    path.write_text(json.dumps(summary))
+    return path
+
+
+def summary_path(clips_path: Path) -> Path:
+    return Path(clips_path).with_name(Path(clips_path).stem + ".summary.json")
 
 
 def tiny_config(**overrides) -> dict:
@@ -47,6 +61,7 @@ def tiny_config(**overrides) -> dict:
         "threads": 1,
         "device": "cpu",
         "seed": 0,
+        "recipe": "wavegan",  # the faithful recipe (its schema defaults: no EMA, no augmentation)
     }
     config.update(overrides)
     return config
@@ -59,11 +74,12 @@ def outputs_in(folder: Path) -> TrainOutputs:
         loss_curve=folder / "loss_curve.png",
         quality=folder / "quality.csv",
         previews=folder / "previews",
+        best=folder / "best.pt",
     )
 
 
 class TrainingProcess:
-    """`python -m audiogan.train` as a subprocess (its own process, so it can be signalled).
+    """`python -m audiogan.training` as a subprocess (its own process, so it can be signalled).
 
     Its log goes to a file (a pipe nobody reads could fill up and block it).
     """
@@ -75,16 +91,14 @@ class TrainingProcess:
         command = [
             sys.executable,
             "-m",
-            "audiogan.train",
+            "audiogan.training",
             str(clips),
+            "--summary",
+            str(summary_path(clips)),
             "--state-root",
             str(state_root),
             "--out",
             str(out),
-            "--sample-rate",
-            str(SAMPLE_RATE),
-            "--clip-seconds",
-            str(CLIP_SECONDS),
             "--train-config",
             json.dumps(config),
         ]

@@ -7,8 +7,10 @@ damaged checkpoint under a final name; `latest_checkpoint` still checks that a f
 trusting it. Everything stored is a tensor or a plain Python value, so every file loads with
 `torch.load(weights_only=True)`.
 
-The generator file (`results/model/generator.pt`) holds
-`{"generator": state_dict, "model": ModelConfig as dict, "sample_rate", "clip_seconds", "step", "config"}`.
+The generator file (`results/model/generator.pt`, `best.pt`) holds
+`{"generator": state_dict, "family", "recipe", "model": the family's constructor arguments,
+"sample_rate", "clip_seconds", "step", "config", "selection"}`; `load_generator` rebuilds any
+family from it.
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ import logging
 import os
 import random
 import re
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from .atomic import atomic_path
-from .model import ModelConfig, WaveGANGenerator
 
 log = logging.getLogger(__name__)
 
@@ -145,31 +146,48 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_generator(
     path: str | os.PathLike,
     generator: torch.nn.Module,
-    model_config: ModelConfig,
+    model_arguments: Mapping[str, Any] | Any,
     sample_rate: int,
     clip_seconds: float,
     step: int,
-    config: dict[str, Any],
+    config: Mapping[str, Any],
+    *,
+    family: str,
+    recipe: str,
+    selection: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write the generator file that render and evaluate load (format in docs/architecture.md)."""
+    """Write the generator file that render and evaluate load (format in docs/architecture.md).
+
+    `model_arguments` are the family's constructor arguments (a dict, or a dataclass such as
+    ModelConfig); `selection` says which checkpoint these weights are and why (training.selection).
+    """
+    if is_dataclass(model_arguments):
+        model_arguments = asdict(model_arguments)
     weights = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
-    save_checkpoint(
-        path,
-        {
-            "generator": weights,
-            "model": asdict(model_config),
-            "sample_rate": int(sample_rate),
-            "clip_seconds": float(clip_seconds),
-            "step": int(step),
-            "config": dict(config),
-        },
-    )
+    state = {
+        "generator": weights,
+        "family": str(family),
+        "recipe": str(recipe),
+        "model": dict(model_arguments),
+        "sample_rate": int(sample_rate),
+        "clip_seconds": float(clip_seconds),
+        "step": int(step),
+        "config": dict(config),
+    }
+    if selection is not None:
+        state["selection"] = dict(selection)
+    save_checkpoint(path, state)
 
 
 def load_generator(
     path: str | os.PathLike, map_location: str | torch.device = "cpu"
-) -> tuple[WaveGANGenerator, dict[str, Any]]:
-    """The generator (eval mode, on `map_location`) and the file's other entries (model, sample_rate, ...)."""
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The generator of any family (eval mode, on `map_location`) and the file's other entries
+    (family, recipe, model, sample_rate, clip_seconds, step, config, selection).
+
+    The one way render, previews and metrics load a generator. Files written before families were
+    recorded hold a WaveGAN.
+    """
     try:
         state = load_checkpoint(path, map_location)
     except FileNotFoundError:
@@ -178,8 +196,15 @@ def load_generator(
         raise ValueError(f"generator file {path} cannot be loaded: {error}") from error
     if not isinstance(state, dict) or "generator" not in state or "model" not in state:
         raise ValueError(f"generator file {path} lacks the 'generator' or 'model' entry")
-    generator = WaveGANGenerator(ModelConfig(**state["model"]))
+    generator = build_generator(state.get("family", "wavegan"), state["model"])
     generator.load_state_dict(state["generator"])
     generator.to(map_location).eval()
     meta = {k: v for k, v in state.items() if k != "generator"}
     return generator, meta
+
+
+def build_generator(family: str, model_arguments: Mapping[str, Any]) -> torch.nn.Module:
+    """A freshly initialized generator of `family` from its recorded constructor arguments."""
+    from .families import get_family
+
+    return get_family(family).generator(**dict(model_arguments))

@@ -148,14 +148,19 @@ def section_settings(section: str, values: dict[str, Any]) -> dict[str, Any]:
     """One config section (e.g. `audio`) with the schema's defaults filled in; unknown keys are an error.
 
     For library functions called with a section directly (tests, benchmarks, torchrun workers)
-    rather than through a validated config.
+    rather than through a validated config. The section is validated against its schema (which
+    also fills in defaults that depend on other keys, e.g. the train recipe's).
     """
-    schema = load_schema()["properties"][section]["properties"]
-    unknown = sorted(set(values) - set(schema))
+    schema = load_schema()["properties"][section]
+    known = schema["properties"]
+    unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ConfigError(f"{section}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(schema))}")
-    settings = {key: copy.deepcopy(spec.get("default")) for key, spec in schema.items()}
-    settings.update(copy.deepcopy(dict(values)))
+        raise ConfigError(f"{section}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(known))}")
+    settings = copy.deepcopy(dict(values))
+    errors = list(_Validator(schema).iter_errors(settings))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors, key=jsonschema.exceptions.relevance)
+        raise ConfigError(f"invalid {section} settings: {section}." + _describe(best, settings))
     return settings
 
 

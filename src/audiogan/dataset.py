@@ -16,7 +16,9 @@ is read as `clip(samples_to_float32(shard[start:start + clip_samples]) * gain, -
 exactly what the normalization (`audiogan.loudness.normalize`) computes, for every mode.
 
 `open_clips(path)` accepts that `clips.json` or a plain 2-D `.npy` of clips (int16 or float32,
-used by tests and the command line), and returns something indexed like an array of float32 rows.
+used by tests and the command line), and returns something indexed like an array of rows;
+`clip_rows(clips, rows)` reads rows as float32. `read_summary` reads the dataset's `summary.json`,
+whose `audio` section (sample rate, clip length) is what training builds its model for.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Iterable, Union
 import numpy as np
 
 from .atomic import atomic_write_text
+from .jobs import ExpectedError
 from .npyfile import npy_appender
 
 PCM_SCALE = 32767.0
@@ -63,9 +66,29 @@ def samples_to_float32(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.float32, copy=False)
 
 
-def clips_to_float32(batch: np.ndarray) -> np.ndarray:
-    """A batch of clips read from `open_clips` (or any stored clips) as float32."""
-    return samples_to_float32(batch)
+class DatasetFormatError(ExpectedError, ValueError):
+    """The dataset's files are missing, malformed or inconsistent."""
+
+
+def clip_rows(clips: "Clips", rows: Any) -> np.ndarray:
+    """The given rows (an index, slice or index array) of `open_clips` as float32 in [-1, 1]."""
+    return samples_to_float32(clips[rows])
+
+
+def read_summary(summary_path: str | os.PathLike) -> dict[str, Any]:
+    """summary.json with its `audio` section checked (sample_rate, clip_samples, clip_seconds)."""
+    path = Path(summary_path)
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetFormatError(f"{path} does not exist (the dataset stage writes it beside the clips)") from None
+    except json.JSONDecodeError as error:
+        raise DatasetFormatError(f"{path} is not valid JSON: {error}") from None
+    audio = summary.get("audio") if isinstance(summary, dict) else None
+    missing = [k for k in ("sample_rate", "clip_samples", "clip_seconds") if not isinstance(audio, dict) or k not in audio]
+    if missing:
+        raise DatasetFormatError(f"{path}: the 'audio' section lacks {', '.join(missing)}")
+    return summary
 
 
 class ClipSet:
@@ -121,7 +144,7 @@ def open_clips(path: str | os.PathLike) -> Clips:
     """The dataset's clips, memory-mapped: `clips.json` (a ClipSet) or a 2-D `.npy` of clips.
 
     Rows come out as float32 from a ClipSet; a plain `.npy` may hold int16, which
-    `clips_to_float32` turns into float32 batch by batch.
+    `clip_rows` turns into float32 batch by batch.
     """
     path = Path(path)
     if path.suffix == ".json":
@@ -129,19 +152,19 @@ def open_clips(path: str | os.PathLike) -> Clips:
     else:
         clips = np.load(path, mmap_mode="r")
     if clips.ndim != 2 or clips.shape[0] == 0 or clips.shape[1] == 0:
-        raise ValueError(f"{path}: expected a non-empty [n_clips, clip_samples] array, got shape {clips.shape}")
+        raise DatasetFormatError(f"{path}: expected a non-empty [n_clips, clip_samples] array, got shape {clips.shape}")
     return clips
 
 
 def _open_clip_set(path: Path) -> ClipSet:
     meta = json.loads(path.read_text(encoding="utf-8"))
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a clip set (format {meta.get('format')!r}, expected {FORMAT!r})")
+        raise DatasetFormatError(f"{path}: not a clip set (format {meta.get('format')!r}, expected {FORMAT!r})")
     index = np.load(path.parent / meta["index"], mmap_mode="r")
     shards = [np.load(path.parent / shard["audio"], mmap_mode="r") for shard in meta["shards"]]
     for shard, info in zip(shards, meta["shards"]):
         if shard.ndim != 1 or shard.shape[0] != info["samples"]:
-            raise ValueError(
+            raise DatasetFormatError(
                 f"{path}: {info['audio']} has shape {shard.shape}, the index expects {info['samples']} samples; "
                 "rerun the segment stage"
             )

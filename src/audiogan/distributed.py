@@ -9,10 +9,10 @@ script with `#SBATCH --nodes=2 --ntasks-per-node=1 --gpus-per-node=4`:
     head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
     srun torchrun --nnodes "$SLURM_NNODES" --nproc_per_node 4 \
         --rdzv_backend c10d --rdzv_endpoint "$head:29500" --rdzv_id "$SLURM_JOB_ID" \
-        -m audiogan.train results/dataset/clips.npy --state-root /shared/cache/train --out results/model \
-        --sample-rate 16000 --clip-seconds 4 --train-config "$(cat train.json)"
+        -m audiogan.training results/dataset/clips.json --state-root /shared/cache/train --out results/model \
+        --train-config "$(cat train.json)"
 
-(train.json holds the `train` settings, with `gpus` = nodes x GPUs per node; batch_size is the
+(summary.json beside clips.json gives the rate and clip length; train.json holds the `train` settings, with `gpus` = nodes x GPUs per node; batch_size is the
 global batch.) torchrun then sets RANK/LOCAL_RANK/WORLD_SIZE in every worker exactly as on one
 node, and this module needs nothing else. The state folder must be on a filesystem all nodes share.
 """

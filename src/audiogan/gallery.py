@@ -242,13 +242,13 @@ def write_gallery(
     scores = {str(s.get("index")): s for s in metrics.get("samples", [])}
     cards = "".join(_sample_card(row, scores.get(str(row["index"]), {}), table.parent) for row in rows)
 
-    step = metrics.get("step")
     train = config.get("train", {})
     subtitle = " \u00b7 ".join(
         part for part in (
             f"{len(rows)} samples",
-            f"trained {step} steps" if step is not None else "",
+            _rendered_checkpoint(metrics),
             f"WaveGAN d={train['model_size']}" if "model_size" in train else "",
+            f"{train['recipe']} recipe" if "recipe" in train else "",
             ", ".join(sorted({s.get("kind", "") for s in config.get("sources", [])})) + " audio" if config.get("sources") else "",
         ) if part
     )
@@ -273,9 +273,20 @@ def write_gallery(
     log.info("wrote %s (%d samples)", out_html, len(rows))
 
 
+def _rendered_checkpoint(metrics: Mapping[str, Any]) -> str:
+    """Which training step the samples come from, and why that one (from metrics.json)."""
+    checkpoint = metrics.get("checkpoint") or {}
+    if checkpoint.get("reason"):
+        return f"rendered from {checkpoint['reason']}"
+    step = metrics.get("step")
+    return f"trained {step} steps" if step is not None else ""
+
+
 LOSS_CAPTION = (
-    "The Wasserstein estimate (critic's gap between real and generated clips) should shrink as the "
-    "generator improves; the gradient penalty should stay small."
+    "wavegan recipe: the Wasserstein estimate (critic's gap between real and generated clips) should "
+    "shrink as the generator improves; the gradient penalty should stay small. modern recipe: "
+    "E[sign D(real)] near 1 means the critic is overfitting the real clips; adaptive augmentation "
+    "then raises its probability."
 )
 QUALITY_CAPTION = (
     "FD-mel panel: a fixed batch of preview latents at each checkpoint, against training clips. It uses fewer "

@@ -22,7 +22,7 @@ through the same round trip as the samples (resampled to the render rate, quanti
 subtype, resampled back), so that processing never counts as a difference.
 
 `results/metrics.json` (written by `evaluate`):
-    step, sample_rate, features, seeds {evaluate, samples}, clips {total, used, reference,
+    step, checkpoint (which generator was rendered and why: training.selection), sample_rate, features, seeds {evaluate, samples}, clips {total, used, reference,
     held_out, compared, searched_for_copies},
     fd_mel {generated, real_floor, untrained_ceiling},
     ndb {bins, alpha, generated, held_out_real, reference_shares, generated_shares},
@@ -48,7 +48,7 @@ import soundfile as sf
 import torch
 
 from .atomic import atomic_write_text
-from .dataset import clips_to_float32, open_clips
+from .dataset import clip_rows, open_clips
 from .features import clip_features
 from .frechet import frechet_distance
 from .tsv import read_tsv
@@ -172,12 +172,12 @@ def _as_rendered(clips: np.ndarray, rate: int, file_rate: int, subtype: str) -> 
 
 def _untrained_clips(meta: dict, seeds: list[int], clip_samples: int, seed: int) -> np.ndarray:
     """The same latents through a freshly initialized generator of the same shape (seeded)."""
-    from .model import ModelConfig, WaveGANGenerator
+    from .checkpoint import build_generator
     from .render import generate_clips, latent_dim_of
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        generator = WaveGANGenerator(ModelConfig(**meta["model"])).eval()
+        generator = build_generator(meta.get("family", "wavegan"), meta["model"]).eval()
     return np.concatenate(list(generate_clips(generator, seeds, latent_dim_of(meta), clip_samples)))
 
 
@@ -225,7 +225,7 @@ def evaluate(
     order = rng.permutation(len(used))
     ref_pos, held_pos = np.sort(order[: len(used) // 2]), np.sort(order[len(used) // 2 :])
     # Sorted indices: the memory-mapped clips are read in one forward pass.
-    real = clip_features(_as_rendered(clips_to_float32(clips[used]), rate, file_rate, subtype), rate)
+    real = clip_features(_as_rendered(clip_rows(clips, used), rate, file_rate, subtype), rate)
     gen = clip_features(generated, rate)
     untrained_audio = _untrained_clips(meta, seeds, clip_samples, seed)
     untrained = clip_features(_as_rendered(untrained_audio, rate, file_rate, subtype), rate)
@@ -285,6 +285,7 @@ def evaluate(
 
     metrics = {
         "step": meta.get("step"),
+        "checkpoint": meta.get("selection"),
         "sample_rate": rate,
         "features": "mean and std over 32 ms frames of 40 log-mel bands (dB), per clip",
         "seeds": {"evaluate": seed, "samples": seeds},

@@ -28,6 +28,9 @@ LOSS_SERIES = (
     ("g_loss", "generator loss"),
     ("wasserstein", "Wasserstein estimate"),
     ("gradient_penalty", "gradient penalty"),
+    ("r1", "R1 penalty (real clips)"),
+    ("real_sign", "E[sign D(real)] (critic overfitting)"),
+    ("augment_p", "augmentation probability"),
 )
 ACCENT = "#e4572e"
 INK = "#2b2d42"

@@ -1,0 +1,194 @@
+"""Training recipes: how one training step updates the critic and the generator.
+
+A recipe is a small class registered by name (`train.recipe`). The loop hands it the networks, the
+optimizers, the augmentation and a source of random draws, calls `step` once per generator step,
+and records the loss values it returns under its `columns`. Everything else (EMA, checkpoints,
+previews, scoring, stopping, data parallelism) is the loop's. Adding a recipe: a class here with a
+`@register_recipe`, and its name in the schema's `train.recipe` enum.
+
+- `wavegan`: the paper's WGAN-GP (Gulrajani et al., 2017), `n_critic` critic steps per generator
+  step, gradient penalty `gp_weight` on interpolates, as in Donahue et al. (2019).
+- `modern`: the StyleGAN2 recipe (Karras et al., 2020): non-saturating logistic loss, one critic
+  step per generator step, R1 on real clips every `r1_every` steps scaled by that interval (lazy
+  regularization), in float32 even under bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from ..model import critic_loss, generator_loss, gradient_penalty
+from .augment import AugmentPipe
+
+
+@dataclass
+class Nets:
+    """The networks as trained (`g_model`/`d_model`: possibly DDP-wrapped or compiled) and their optimizers."""
+
+    generator: torch.nn.Module
+    critic: torch.nn.Module
+    g_model: torch.nn.Module
+    d_model: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+class Draws:
+    """Every random draw of a step, from the global torch CPU generator, for the whole global batch;
+    each rank keeps its slice (so N ranks compute what one process would)."""
+
+    def __init__(self, batches: Callable[[torch.Tensor], torch.Tensor], n_clips: int, batch_size: int,
+                 latent_dim: int, local: slice, device: torch.device):  # fmt: skip
+        self.batches, self.n_clips, self.batch_size = batches, n_clips, batch_size
+        self.latent_dim, self.local, self.device = latent_dim, local, device
+
+    def reals(self) -> torch.Tensor:
+        return self.batches(torch.randint(self.n_clips, (self.batch_size,))[self.local])
+
+    def latents(self) -> torch.Tensor:
+        z = torch.rand(self.batch_size, self.latent_dim) * 2.0 - 1.0
+        return z[self.local].to(self.device, non_blocking=True)
+
+    def uniform(self) -> torch.Tensor:
+        return torch.rand(self.batch_size)[self.local].to(self.device, non_blocking=True)
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; nothing on the CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class Recipe:
+    name: ClassVar[str]
+    columns: ClassVar[tuple[str, ...]]  # the loss values `step` returns, in order
+
+    def __init__(self, settings: Mapping[str, Any], nets: Nets, augment: AugmentPipe, device: torch.device):
+        self.settings, self.nets, self.augment, self.device = settings, nets, augment, device
+
+    def step(self, draws: Draws, steps_done: int) -> torch.Tensor:
+        """One generator step (with its critic steps); the loss values on the device, no host sync."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        pass
+
+    def _generator_step(self, draws: Draws, loss: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        # Through the frozen critic itself (not its DDP wrapper): no gradient sync needed for it.
+        nets = self.nets
+        z = draws.latents()
+        nets.critic.requires_grad_(False)
+        with autocast(self.device):
+            g_loss = loss(nets.critic(self.augment(nets.g_model(z))))
+        nets.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        nets.opt_g.step()
+        nets.critic.requires_grad_(True)
+        return g_loss.detach()
+
+
+RECIPES: dict[str, type[Recipe]] = {}
+
+
+def register_recipe(cls: type[Recipe]) -> type[Recipe]:
+    RECIPES[cls.name] = cls
+    return cls
+
+
+def get_recipe(name: str) -> type[Recipe]:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise ValueError(f"unknown training recipe {name!r}; known: {', '.join(sorted(RECIPES))}") from None
+
+
+@register_recipe
+class WaveGANRecipe(Recipe):
+    """WGAN-GP, `n_critic` critic steps (each on fresh reals and fakes) per generator step."""
+
+    name = "wavegan"
+    columns = ("d_loss", "g_loss", "gradient_penalty", "wasserstein")
+
+    def step(self, draws: Draws, steps_done: int) -> torch.Tensor:
+        nets, augment, n_critic = self.nets, self.augment, self.settings["n_critic"]
+        d_sum = torch.zeros(3, device=self.device)
+        for _ in range(n_critic):
+            real = draws.reals()
+            z = draws.latents()
+            alpha = draws.uniform()
+            with autocast(self.device):
+                with torch.no_grad():
+                    fake = nets.g_model(z)
+                real, fake = augment(real), augment(fake)
+                real_scores, fake_scores = nets.d_model(real), nets.d_model(fake)
+                augment.observe(real_scores)
+                penalty = gradient_penalty(nets.d_model, real, fake.float(), self.settings["gp_weight"], alpha)
+                wasserstein = -critic_loss(real_scores, fake_scores)
+                d_loss = -wasserstein + penalty
+            nets.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            nets.opt_d.step()
+            d_sum += torch.stack([d_loss, penalty, wasserstein]).detach()
+        g_loss = self._generator_step(draws, generator_loss)
+        d_mean = d_sum / n_critic
+        return torch.stack([d_mean[0], g_loss, d_mean[1], d_mean[2]])
+
+
+def r1_penalty(critic: torch.nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """E[||grad_x D(x)||^2] / 2 on real clips, in float32 (kept out of any autocast)."""
+    with torch.autocast(real.device.type, enabled=False):
+        real = real.detach().float().requires_grad_(True)
+        scores = critic(real)
+        (grads,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
+        return 0.5 * grads.square().flatten(1).sum(1).mean()
+
+
+@register_recipe
+class ModernRecipe(Recipe):
+    """Non-saturating logistic loss, 1:1, lazy R1 on (augmented) real clips."""
+
+    name = "modern"
+    columns = ("d_loss", "g_loss", "r1", "real_sign")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.last_r1 = torch.zeros((), device=self.device)
+
+    def step(self, draws: Draws, steps_done: int) -> torch.Tensor:
+        nets, augment = self.nets, self.augment
+        gamma, every = float(self.settings["r1_gamma"]), int(self.settings["r1_every"])
+        real = draws.reals()
+        z = draws.latents()
+        with autocast(self.device):
+            with torch.no_grad():
+                fake = nets.g_model(z)
+            real = augment(real)
+            real_scores, fake_scores = nets.d_model(real), nets.d_model(augment(fake))
+            d_loss = F.softplus(fake_scores.float()).mean() + F.softplus(-real_scores.float()).mean()
+        augment.observe(real_scores)
+        total = d_loss
+        if gamma > 0 and steps_done % every == 0:
+            penalty = r1_penalty(nets.d_model, real)
+            total = total + gamma * every * penalty
+            self.last_r1 = penalty.detach()
+        nets.opt_d.zero_grad(set_to_none=True)
+        total.backward()
+        nets.opt_d.step()
+        g_loss = self._generator_step(draws, lambda scores: F.softplus(-scores.float()).mean())
+        real_sign = real_scores.detach().float().sign().mean()
+        return torch.stack([d_loss.detach(), g_loss, self.last_r1, real_sign])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_r1": float(self.last_r1.item())}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.last_r1 = torch.tensor(float(state["last_r1"]), device=self.device)

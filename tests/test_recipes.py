@@ -1,0 +1,157 @@
+"""Recipes, generator EMA and augmentation (audiogan.training.recipes, .ema, .augment)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from audiogan.checkpoint import latest_checkpoint, load_generator
+from audiogan.families import FAMILIES
+from audiogan.training import launch_training, loss_columns, run_id
+from audiogan.training.augment import AugmentPipe
+from audiogan.training.recipes import RECIPES
+from train_fixtures import CLIP_SECONDS, SAMPLE_RATE, make_clips, outputs_in, read_rows, summary_path, tiny_config
+
+AUGMENT = {"p": 0.5, "adaptive": True, "target": 0.6, "adjust_every": 2, "speed": 20, "max_p": 0.8,
+           "shift": 0.125, "gain_min": 0.5, "polarity": True}  # fmt: skip
+
+
+def modern_config(**overrides) -> dict:
+    return tiny_config(recipe="modern", r1_every=2, ema_halflife=2, augment=AUGMENT, **overrides)
+
+
+def _state(tmp_path, config, clips, root="state"):
+    return latest_checkpoint(tmp_path / root / run_id(config, SAMPLE_RATE, CLIP_SECONDS, clips))[1]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, recipe):
+    clips = make_clips(tmp_path / "clips.npy")
+    config = tiny_config(family=family, recipe=recipe, steps=2, checkpoint_every=2,
+                         augment={"p": 0.3, "adaptive": recipe == "modern"})  # fmt: skip
+    outputs = outputs_in(tmp_path / "out")
+    launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs)
+
+    state = _state(tmp_path, config, clips)
+    assert state["family"] == family and state["config"]["recipe"] == recipe
+    assert {"generator", "critic", "opt_g", "opt_d", "augment", "recipe", "rng", "losses", "quality"} <= set(state)
+    assert ("generator_ema" in state) == (recipe == "modern")  # the modern recipe's default EMA
+    assert list(read_rows(outputs.losses)[0]) == list(loss_columns(recipe, augmented=True))
+    generator, meta = load_generator(outputs.generator)
+    assert (meta["family"], meta["recipe"]) == (family, recipe)
+    z = torch.rand(3, meta["model"]["latent_dim"]) * 2 - 1
+    assert generator(z).shape == (3, 1, meta["model"]["slice_length"])
+
+
+def test_recipes_compute_different_things_from_the_same_start(tmp_path):
+    clips = make_clips(tmp_path / "clips.npy")
+    runs = {}
+    for recipe in ("wavegan", "modern"):
+        config = tiny_config(recipe=recipe, steps=2, checkpoint_every=2, ema_halflife=0)
+        launch_training(clips, summary_path(clips), config, tmp_path / recipe, outputs_in(tmp_path / f"{recipe}_out"))
+        runs[recipe] = load_generator(tmp_path / f"{recipe}_out" / "generator.pt")[0].state_dict()
+    assert any(not torch.equal(runs["wavegan"][k], runs["modern"][k]) for k in runs["wavegan"])
+    assert [c for c in read_rows(tmp_path / "modern_out" / "losses.csv")[0]] == [
+        "step", "d_loss", "g_loss", "r1", "real_sign", "augment_p", "it_per_s"
+    ]  # fmt: skip
+
+
+def test_the_generator_file_holds_the_ema_weights_that_render_uses(tmp_path):
+    clips = make_clips(tmp_path / "clips.npy")
+    config = modern_config(steps=6, checkpoint_every=3)
+    outputs = outputs_in(tmp_path / "out")
+    launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs)
+    state = _state(tmp_path, config, clips)
+    generator, meta = load_generator(outputs.generator)
+    for name, value in generator.state_dict().items():
+        assert torch.equal(value, state["generator_ema"][name]), name
+    assert any(not torch.equal(state["generator"][k], state["generator_ema"][k]) for k in state["generator"])
+    # Render draws through load_generator: the EMA network's output is what a sample holds.
+    from audiogan.render import regenerate
+
+    ema = load_generator(outputs.generator)[0]
+    from audiogan.render import latent_vector
+
+    with torch.no_grad():
+        expected = ema(latent_vector(5, meta["model"]["latent_dim"])[None])[0, 0, : round(CLIP_SECONDS * SAMPLE_RATE)]
+    np.testing.assert_array_equal(regenerate(outputs.generator, 5), expected.numpy())
+
+
+def test_modern_resume_is_bit_for_bit_equal_to_a_straight_run(tmp_path):
+    clips = make_clips(tmp_path / "clips.npy")
+    config = modern_config(steps=8, checkpoint_every=4)
+
+    def train(steps: int, state: str, out: str) -> None:
+        launch_training(clips, summary_path(clips), {**config, "steps": steps}, tmp_path / state,
+                        outputs_in(tmp_path / out))  # fmt: skip
+
+    train(8, "straight", "a")
+    train(4, "split", "b")
+    train(8, "split", "b")
+    a, b = _state(tmp_path, config, clips, "straight"), _state(tmp_path, config, clips, "split")
+    assert a["step"] == b["step"] == 8
+    for key in ("generator", "generator_ema", "critic", "opt_g", "opt_d"):
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert a["augment"] == b["augment"] and a["recipe"] == b["recipe"]
+    assert a["augment"]["p"] != AUGMENT["p"]  # the adaptive probability moved (and resumed exactly)
+    assert torch.equal(a["losses"][:, :-1], b["losses"][:, :-1])  # all but the it/s timing column
+
+
+# -- augmentation ------------------------------------------------------------------------------------
+
+
+def _pipe(batch=4, local=slice(0, 4), **settings) -> AugmentPipe:
+    return AugmentPipe({**AUGMENT, **settings}, batch, local, torch.device("cpu"))
+
+
+def test_augmentation_off_is_the_identity_and_draws_nothing():
+    pipe = _pipe(p=0.0, adaptive=False)
+    assert not pipe.enabled
+    x = torch.randn(4, 1, 1000)
+    torch.manual_seed(0)
+    out = pipe(x)
+    assert out is x and torch.equal(torch.rand(3), torch.manual_seed(0) and torch.rand(3))
+
+
+def test_augmentation_keeps_shapes_changes_clips_and_is_differentiable():
+    pipe = _pipe(p=1.0, adaptive=False)
+    x = torch.randn(4, 1, 1000, requires_grad=True)
+    torch.manual_seed(1)
+    out = pipe(x)
+    assert out.shape == x.shape and not torch.allclose(out, x)
+    # Each clip is a circular shift of its input times a gain in [-1, -0.5] or [0.5, 1]: energy ratio.
+    ratio = (out.detach().square().sum(-1) / x.detach().square().sum(-1)).sqrt()
+    assert torch.all((ratio >= 0.5 - 1e-6) & (ratio <= 1 + 1e-6))
+    out.square().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_ranks_augment_their_slices_of_the_global_batch_alike():
+    x = torch.randn(4, 1, 800)
+    torch.manual_seed(2)
+    whole = _pipe(p=1.0)(x)
+    torch.manual_seed(2)
+    second_half = _pipe(p=1.0, local=slice(2, 4))(x[2:])
+    assert torch.equal(second_half, whole[2:])
+
+
+def test_adaptive_probability_rises_when_the_critic_is_sure_of_reals_and_falls_otherwise():
+    pipe = _pipe(p=0.5, speed=80)
+    for steps_done in (1, 2):
+        pipe.observe(torch.ones(4))  # E[sign D(real)] = 1 > target: overfitting
+        pipe.adjust(steps_done)
+    assert pipe.p == pytest.approx(0.5 + 4 * 2 / 80)  # batch x adjust_every / speed
+    for steps_done in (3, 4):
+        pipe.observe(-torch.ones(4))
+        pipe.adjust(steps_done)
+    assert pipe.p == pytest.approx(0.5)
+    for steps_done in range(5, 200):
+        pipe.observe(torch.ones(4))
+        pipe.adjust(steps_done)
+    assert pipe.p == pytest.approx(AUGMENT["max_p"])  # bounded
+    fixed = _pipe(p=0.5, adaptive=False)
+    fixed.observe(torch.ones(4))
+    fixed.adjust(2)
+    assert fixed.p == 0.5
