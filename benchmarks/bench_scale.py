@@ -94,7 +94,8 @@ def snakemake_cmd(repo: Path, workdir: Path, config: Path, *args: str) -> list[s
 class AnonPeaks:
     """Peak RssAnon (MiB) per stage of the workflow's script jobs, sampled from /proc."""
 
-    def __init__(self) -> None:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = str(workdir.resolve())  # only this benchmark's jobs (the machine is shared)
         self.peaks: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -114,7 +115,7 @@ class AnonPeaks:
                     continue
                 try:
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-                    if ".snakemake/scripts/" not in cmdline:
+                    if ".snakemake/scripts/" not in cmdline or not os.readlink(f"/proc/{pid}/cwd").startswith(self.workdir):
                         continue
                     stage = next((s for s in STAGES if f".{s}.py" in cmdline), None)
                     status = Path(f"/proc/{pid}/status").read_text()
@@ -169,7 +170,7 @@ def run_variant(name: str, repo: Path, workdir: Path, source_dir: Path, pcm_mb: 
         row["dry"], _, out = median_of(snakemake_cmd(repo, workdir, config, "-n", TARGET))
         row["planned_convert"] = sum(1 for line in out.splitlines() if line.split()[:1] == ["convert"])
         return row
-    with AnonPeaks() as peaks:
+    with AnonPeaks(workdir) as peaks:
         row["full"], row["full_cpu"], _ = timed(run)
     row["peaks"] = dict(peaks.peaks)
     row["dry"], _, _ = median_of(snakemake_cmd(repo, workdir, config, "-n", TARGET))
@@ -182,7 +183,7 @@ def run_variant(name: str, repo: Path, workdir: Path, source_dir: Path, pcm_mb: 
     added = source_dir / "part_0000" / "added.wav"
     t = np.arange(int(0.9 * RATE)) / RATE
     sf.write(added, (0.3 * np.sin(2 * np.pi * 777 * t)).astype(np.float32), RATE, subtype="PCM_16")
-    with AnonPeaks() as peaks:
+    with AnonPeaks(workdir) as peaks:
         row["add"], _, out = timed(run)
     row["add_convert_jobs"] = jobs_run(out, "convert")
     added.unlink()
