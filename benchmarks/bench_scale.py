@@ -22,6 +22,7 @@ converting any audio.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import platform
 import resource
@@ -66,7 +67,15 @@ def populate(source_dir: Path, distinct: list[Path], count: int) -> tuple[float,
         folder = source_dir / f"part_{n // 1000:04d}"
         if n % 1000 == 0:
             folder.mkdir(parents=True, exist_ok=True)
-        os.link(distinct[index], folder / f"clip_{n:07d}.wav")
+        try:
+            os.link(distinct[index], folder / f"clip_{n:07d}.wav")
+        except OSError as error:  # a file system's limit of links per inode (65,000 on ext4)
+            if error.errno != errno.EMLINK:
+                raise
+            copy = distinct[index].with_name(f"{distinct[index].stem}_{n}.wav")
+            shutil.copyfile(distinct[index], copy)
+            distinct[index] = copy
+            os.link(copy, folder / f"clip_{n:07d}.wav")
         seconds += DURATIONS[index]
     return seconds, int(seconds * RATE * 2)
 

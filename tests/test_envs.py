@@ -46,7 +46,7 @@ def rules_with_envs() -> list[tuple[str, list[str], Path]]:
     """(rule, entry modules from its `code(...)` input, its conda env file) for every rule with code."""
     found = []
     for smk in sorted((REPO / "rules").glob("*.smk")):
-        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+        for block in re.split(r"^(?:rule|checkpoint) ", smk.read_text(), flags=re.M)[1:]:
             name = block.split(":", 1)[0]
             env = re.search(r'conda:\s*\n\s*"\.\./(envs/[^"]+)"', block)
             if "source_code(" in block:
