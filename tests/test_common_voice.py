@@ -186,12 +186,12 @@ def test_download_writes_items_tsv_and_convert_reads_it(release, tmp_path):
     assert read_tsv(failures_tsv) == [{"file": "../escape", "reason": "refused archive member: path leaves the archive folder"}]
 
     out = tmp_path / "converted"
-    convert_shard(items_tsv, 0, 1, 16000, out / "shard_0.npy", out / "shard_0.tsv", out / "shard_0.rejects.tsv")
+    convert_shard(items_tsv, 16000, out / "shard_0.npy", out / "shard_0.tsv", out / "shard_0.rejects.tsv")
     index = read_tsv(out / "shard_0.tsv")
     audio = np.load(out / "shard_0.npy")
     assert [r["file"] for r in index] == [r["file"] for r in rows]  # 32k mono, 48k mono, 44.1k stereo all decode
     assert read_tsv(out / "shard_0.rejects.tsv") == []
-    assert audio.dtype == np.float32 and audio.size == sum(int(r["length"]) for r in index)
+    assert audio.dtype == np.int16 and audio.size == sum(int(r["length"]) for r in index)
     # espeak speech of about a second: lengths in a sane range at 16 kHz, and not silent.
     assert all(8000 < int(r["length"]) < 64000 for r in index)
     assert float(np.abs(audio).max()) > 0.05
