@@ -9,7 +9,7 @@ script with `#SBATCH --nodes=2 --ntasks-per-node=1 --gpus-per-node=4`:
     head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
     srun torchrun --nnodes "$SLURM_NNODES" --nproc_per_node 4 \
         --rdzv_backend c10d --rdzv_endpoint "$head:29500" --rdzv_id "$SLURM_JOB_ID" \
-        -m audiogan.train results/dataset/clips.npy --state-root /shared/cache/train --out results/model \
+        -m audiogan.train results/dataset/clips.json --state-root /shared/cache/train --out results/model \
         --sample-rate 16000 --clip-seconds 4 --train-config "$(cat train.json)"
 
 (train.json holds the `train` settings, with `gpus` = nodes x GPUs per node; batch_size is the

@@ -594,7 +594,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m audiogan.train", description="Train WaveGAN on clips.npy."
     )
-    parser.add_argument("clips", help="clips.npy from the segment stage")
+    parser.add_argument("clips", help="results/dataset/clips.json (or a 2-D .npy of clips)")
     parser.add_argument("--state-root", required=True, help="folder for resumable state (cache/train)")
     parser.add_argument("--out", help="folder for all outputs (generator.pt, losses.csv, ...)")
     for name in ("generator", "losses", "loss-curve", "quality", "previews"):
