@@ -177,7 +177,8 @@ def run_variant(name: str, repo: Path, workdir: Path, source_dir: Path, pcm_mb: 
         target = "results/raw/files/items.tsv" if name == "baseline" else "results/raw/files/shards.tsv"
         row["download"] = timed(snakemake_cmd(repo, workdir, config, "--cores", "2", target))[0]
         row["dry"], _, out = median_of(snakemake_cmd(repo, workdir, config, "-n", TARGET))
-        row["planned_convert"] = sum(1 for line in out.splitlines() if line.split()[:1] == ["convert"])
+        row["planned_convert"] = next((int(parts[1]) for parts in map(str.split, out.splitlines())
+                                       if len(parts) == 2 and parts[0] == "convert" and parts[1].isdigit()), 0)  # fmt: skip
         return row
     with AnonPeaks(workdir) as peaks:
         row["full"], row["full_cpu"], _ = timed(run)
