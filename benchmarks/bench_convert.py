@@ -3,7 +3,7 @@
 Makes Common-Voice-like short clips (~5 s mono MP3 at 32/48 kHz) and a few long stereo files in a
 temp folder, then times, on one CPU core:
   (a) bare: for each file soundfile.read -> channel mean -> soxr.resample, results kept in a list;
-  (b) ours: audiogan.convert.convert_shard (one shard) + audiogan.segment.build_dataset.
+  (b) ours: audiogan.convert.convert_shard (one shard) + audiogan.segment.segment_shard and index_dataset.
 Goal: ours >= 0.75x the bare loop's speed and >= 1000x realtime per core on the short clips.
 Both wall and CPU time are reported (best of --repeats): on a shared machine the CPU time of this
 process is the steadier figure; the wall time also counts the fsyncs of the atomic writes.
@@ -28,7 +28,7 @@ import soxr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from audiogan.convert import convert_shard  # noqa: E402
-from audiogan.segment import build_dataset  # noqa: E402
+from audiogan.segment import index_dataset, segment_shard  # noqa: E402
 from audiogan.tsv import write_tsv  # noqa: E402
 
 AUDIO = {"clip_seconds": 4.0, "hop_seconds": 2.0, "normalize": "peak", "peak_dbfs": -1.0,
@@ -89,7 +89,7 @@ class Clock:
 
 
 def ours(paths: list[Path], rate: int, work: Path) -> tuple[tuple[float, float], tuple[float, float]]:
-    """convert_shard + build_dataset into `work`; returns (wall, cpu) seconds of each.
+    """convert_shard + segment_shard + index_dataset into `work`; returns (wall, cpu) seconds of each.
 
     Includes what the stages must do beyond decoding: writing (and fsyncing) the shard and the
     clips array, the index, manifest and summary tables."""
@@ -98,11 +98,14 @@ def ours(paths: list[Path], rate: int, work: Path) -> tuple[tuple[float, float],
     shard = {"audio": str(work / "shard_0.npy"), "index": str(work / "shard_0.tsv"),
              "rejects": str(work / "shard_0.rejects.tsv")}  # fmt: skip
     clock = Clock()
-    convert_shard(items, 0, 1, rate, shard["audio"], shard["index"], shard["rejects"])
+    convert_shard(items, rate, shard["audio"], shard["index"], shard["rejects"])
     converted = clock.lap()
-    layout = [{"name": "bench", "shards": [shard], "failures": None}]
-    build_dataset(layout, {"sample_rate": rate, **AUDIO}, work / "clips.npy", work / "manifest.tsv",
-                  work / "rejects.tsv", work / "summary.json")  # fmt: skip
+    segmented = {key: str(work / f"segment_0.{key}{ext}") for key, ext in
+                 (("clips", ".npy"), ("manifest", ".tsv"), ("rejects", ".tsv"), ("stats", ".json"))}  # fmt: skip
+    segment_shard(shard, {"sample_rate": rate, **AUDIO}, *segmented.values())
+    layout = [{"name": "bench", "shards": [{"audio": shard["audio"], **segmented}], "failures": None}]
+    index_dataset(layout, {"sample_rate": rate, **AUDIO}, work / "clips.json", work / "clip_index.npy",
+                  work / "manifest.tsv", work / "rejects.tsv", work / "summary.json")  # fmt: skip
     return converted, clock.lap()
 
 
@@ -127,7 +130,7 @@ def measure(name: str, paths: list[Path], rate: int, repeats: int, work: Path) -
     return [
         (label, "bare sf.read + mean + soxr", seconds, best_bare, best_bare),
         (label, "ours: convert_shard", seconds, best_convert, best_bare),
-        (label, "ours: build_dataset", seconds, best_segment, None),
+        (label, "ours: segment_shard + index_dataset", seconds, best_segment, None),
         (label, "ours: convert + segment", seconds, total, best_bare),
     ]
 

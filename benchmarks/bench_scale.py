@@ -22,6 +22,7 @@ converting any audio.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import platform
 import resource
@@ -66,7 +67,15 @@ def populate(source_dir: Path, distinct: list[Path], count: int) -> tuple[float,
         folder = source_dir / f"part_{n // 1000:04d}"
         if n % 1000 == 0:
             folder.mkdir(parents=True, exist_ok=True)
-        os.link(distinct[index], folder / f"clip_{n:07d}.wav")
+        try:
+            os.link(distinct[index], folder / f"clip_{n:07d}.wav")
+        except OSError as error:  # a file system's limit of links per inode (65,000 on ext4)
+            if error.errno != errno.EMLINK:
+                raise
+            copy = distinct[index].with_name(f"{distinct[index].stem}_{n}.wav")
+            shutil.copyfile(distinct[index], copy)
+            distinct[index] = copy
+            os.link(copy, folder / f"clip_{n:07d}.wav")
         seconds += DURATIONS[index]
     return seconds, int(seconds * RATE * 2)
 
@@ -94,7 +103,8 @@ def snakemake_cmd(repo: Path, workdir: Path, config: Path, *args: str) -> list[s
 class AnonPeaks:
     """Peak RssAnon (MiB) per stage of the workflow's script jobs, sampled from /proc."""
 
-    def __init__(self) -> None:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = str(workdir.resolve())  # only this benchmark's jobs (the machine is shared)
         self.peaks: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -114,7 +124,7 @@ class AnonPeaks:
                     continue
                 try:
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-                    if ".snakemake/scripts/" not in cmdline:
+                    if ".snakemake/scripts/" not in cmdline or not os.readlink(f"/proc/{pid}/cwd").startswith(self.workdir):
                         continue
                     stage = next((s for s in STAGES if f".{s}.py" in cmdline), None)
                     status = Path(f"/proc/{pid}/status").read_text()
@@ -167,9 +177,10 @@ def run_variant(name: str, repo: Path, workdir: Path, source_dir: Path, pcm_mb: 
         target = "results/raw/files/items.tsv" if name == "baseline" else "results/raw/files/shards.tsv"
         row["download"] = timed(snakemake_cmd(repo, workdir, config, "--cores", "2", target))[0]
         row["dry"], _, out = median_of(snakemake_cmd(repo, workdir, config, "-n", TARGET))
-        row["planned_convert"] = sum(1 for line in out.splitlines() if line.split()[:1] == ["convert"])
+        row["planned_convert"] = next((int(parts[1]) for parts in map(str.split, out.splitlines())
+                                       if len(parts) == 2 and parts[0] == "convert" and parts[1].isdigit()), 0)  # fmt: skip
         return row
-    with AnonPeaks() as peaks:
+    with AnonPeaks(workdir) as peaks:
         row["full"], row["full_cpu"], _ = timed(run)
     row["peaks"] = dict(peaks.peaks)
     row["dry"], _, _ = median_of(snakemake_cmd(repo, workdir, config, "-n", TARGET))
@@ -182,7 +193,7 @@ def run_variant(name: str, repo: Path, workdir: Path, source_dir: Path, pcm_mb: 
     added = source_dir / "part_0000" / "added.wav"
     t = np.arange(int(0.9 * RATE)) / RATE
     sf.write(added, (0.3 * np.sin(2 * np.pi * 777 * t)).astype(np.float32), RATE, subtype="PCM_16")
-    with AnonPeaks() as peaks:
+    with AnonPeaks(workdir) as peaks:
         row["add"], _, out = timed(run)
     row["add_convert_jobs"] = jobs_run(out, "convert")
     added.unlink()

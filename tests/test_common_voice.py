@@ -189,10 +189,11 @@ def test_download_writes_items_tsv_and_convert_reads_it(release, tmp_path):
     out = tmp_path / "converted"
     convert_shard(items_tsv, 16000, out / "shard_0.npy", out / "shard_0.tsv", out / "shard_0.rejects.tsv")
     index = read_tsv(out / "shard_0.tsv")
-    audio = samples_to_float32(np.load(out / "shard_0.npy"))
+    stored = np.load(out / "shard_0.npy")
+    audio = samples_to_float32(stored)
     assert [r["file"] for r in index] == [r["file"] for r in rows]  # 32k mono, 48k mono, 44.1k stereo all decode
     assert read_tsv(out / "shard_0.rejects.tsv") == []
-    assert audio.size == sum(int(r["length"]) for r in index)
+    assert stored.dtype == np.int16 and audio.size == sum(int(r["length"]) for r in index)
     # espeak speech of about a second: lengths in a sane range at 16 kHz, and not silent.
     assert all(8000 < int(r["length"]) < 64000 for r in index)
     assert float(np.abs(audio).max()) > 0.05

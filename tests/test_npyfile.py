@@ -29,3 +29,25 @@ def test_error_inside_the_block_leaves_no_file(tmp_path):
             write_rows(handle, np.zeros((1, 4)))
             raise RuntimeError("crash while writing")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_appender_of_unknown_length_fills_in_the_shape(tmp_path):
+    from audiogan.npyfile import npy_appender
+
+    with npy_appender(tmp_path / "a.npy", (3,), np.int16) as out:
+        assert out.append(np.ones((2, 3))) == 0
+        assert out.append(np.full((1, 3), 7)) == 2
+    loaded = np.load(tmp_path / "a.npy", mmap_mode="r")
+    assert loaded.dtype == np.int16 and loaded.shape == (3, 3) and loaded[2, 0] == 7
+    with npy_appender(tmp_path / "empty.npy", (), np.float32):
+        pass
+    assert np.load(tmp_path / "empty.npy").shape == (0,)
+    with pytest.raises(RuntimeError):
+        with npy_appender(tmp_path / "b.npy") as out:
+            out.append(np.zeros(4))
+            raise RuntimeError("crash while writing")
+    assert not (tmp_path / "b.npy").exists()
+    with pytest.raises(ValueError, match="whole number of rows"):
+        with npy_appender(tmp_path / "c.npy", (3,)) as out:
+            out.append(np.zeros(4))
+    assert not (tmp_path / "c.npy").exists()
