@@ -17,7 +17,7 @@ def test_default_config_is_valid_and_complete():
     assert config["audio"]["clip_seconds"] == 4.0
     assert config["train"]["recipe"] == "modern"
     assert config["train"]["betas"] == [0.0, 0.99]  # the modern recipe's default
-    assert config["train"]["augment"]["adaptive"] is True and config["train"]["ema_halflife"] > 0
+    assert config["train"]["augment"]["p"] == 1.0 and config["train"]["ema_halflife"] > 0
     assert config["render"]["subtype"] == "PCM_16" and config["render"]["checkpoint"] == "best"
 
 

@@ -136,6 +136,16 @@ def test_segmentation_change_reruns_segment_train_render_only(workflow):
     assert "download" not in jobs and "convert" not in jobs
 
 
+def test_rendering_another_checkpoint_never_retrains(workflow):
+    workdir, _ = workflow
+    metrics = json.loads((workdir / "results" / "metrics.json").read_text())
+    assert metrics["checkpoint"]["checkpoint"] == "best"  # the default, recorded for the gallery
+    latest = jobs_after_config_change(*workflow, "render", checkpoint="latest")
+    assert {"render", "evaluate"} <= set(latest) and "train" not in latest
+    step = jobs_after_config_change(*workflow, "render", checkpoint=2)  # a kept checkpoint step
+    assert {"generator_at_step", "render"} <= set(step) and "train" not in step
+
+
 def test_render_count_change_reruns_only_rendering(workflow):
     jobs = jobs_after_config_change(*workflow, "render", count=4)
     assert "render" in jobs
