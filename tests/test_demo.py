@@ -1,4 +1,5 @@
-"""The demo source: deterministic synthesized drum loops in rotating formats, cached by params."""
+"""The demo source: deterministic synthesized drum loops in rotating formats, cached by params, and
+labelled one-shots (as files for the workflow, as arrays for the quality benchmark)."""
 
 import os
 import subprocess
@@ -9,10 +10,21 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audiogan.config import ConfigError, source_defaults, validate_config
+from audiogan.features import log_mel_spectrogram
 from audiogan.loudness import peak_dbfs, rms_dbfs
 from audiogan.sources import demo as demo_module
 from audiogan.sources import download, fetch_source
-from audiogan.sources.demo import LICENSE, SAMPLE_RATE, plan_track, synthesize_track
+from audiogan.sources.demo import (
+    LICENSE,
+    ONESHOT_LABELS,
+    SAMPLE_RATE,
+    fit_with_fade,
+    oneshot_clips,
+    plan_track,
+    synthesize_oneshot,
+    synthesize_track,
+)
 from audiogan.tsv import read_tsv
 
 
@@ -121,3 +133,120 @@ def test_a_long_ogg_track_is_written_without_crashing(tmp_path):
     info = sf.info(str(target))
     assert (info.format, info.channels) == ("OGG", 2)
     assert info.duration == pytest.approx(60.0, abs=0.05)
+
+
+# -- one-shots -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hits():
+    return oneshot_clips(36, seed=3, sample_rate=16000, clip_samples=16384)
+
+
+def test_oneshots_are_balanced_labelled_clips_starting_at_the_hit(hits):
+    clips, labels = hits
+    assert clips.shape == (36, 16384) and clips.dtype == np.float32 and np.isfinite(clips).all()
+    assert labels == list(ONESHOT_LABELS) * 6
+    for clip in clips:
+        peak = np.abs(clip).max()
+        assert -12.5 <= peak_dbfs(clip) <= -0.9
+        first = int(np.argmax(np.abs(clip) > 0.1 * peak))
+        assert first <= 0.004 * 16000  # the hit starts within a few ms of the clip's start
+        assert np.abs(clip[-16:]).max() < 1e-3 * peak + 1e-6  # hits end (or fade) before the clip does
+
+
+def test_oneshots_are_deterministic_prefix_stable_and_seeded(hits):
+    clips, labels = hits
+    again, again_labels = oneshot_clips(8, seed=3, sample_rate=16000, clip_samples=16384)
+    np.testing.assert_array_equal(again, clips[:8])
+    assert again_labels == labels[:8]
+    other, _ = oneshot_clips(8, seed=4, sample_rate=16000, clip_samples=16384)
+    assert not any(np.allclose(a, b) for a, b in zip(other, again))
+
+
+def test_oneshot_labels_sound_different_and_kits_vary(hits):
+    clips, labels = hits
+    spec = log_mel_spectrogram(clips, 16000)  # [n, 40 bands, frames], dB
+    power = 10 ** (spec / 10)
+    centroid = (power.sum(axis=2) * np.arange(spec.shape[1])).sum(axis=1) / power.sum(axis=(1, 2))
+    by_label = {name: centroid[[i for i, label in enumerate(labels) if label == name]] for name in ONESHOT_LABELS}
+    # Hats are bright, kicks and toms dark: the mel-band centroids of every hat exceed every kick's.
+    assert by_label["closed_hat"].min() > by_label["kick"].max()
+    assert by_label["open_hat"].min() > by_label["tom"].max()
+    # Open hats ring longer than closed ones (energy in the second half of the first 0.5 s).
+    late = power[:, :, 31:62].sum(axis=(1, 2)) / power[:, :, :62].sum(axis=(1, 2))
+    opened = late[[i for i, label in enumerate(labels) if label == "open_hat"]]
+    closed = late[[i for i, label in enumerate(labels) if label == "closed_hat"]]
+    assert opened.min() > closed.max()
+    # Every kit is its own: no two hits of a label alike, and the levels spread over several dB.
+    for name in ONESHOT_LABELS:
+        same = clips[[i for i, label in enumerate(labels) if label == name]]
+        assert np.std(by_label[name]) > 0
+        assert np.ptp([peak_dbfs(clip) for clip in same]) > 2.0
+
+
+def test_fit_with_fade_pads_or_fades_a_cut_end():
+    audio = np.ones(1000, np.float32)
+    padded = fit_with_fade(audio, 1500, 1000)
+    assert padded.shape == (1500,) and padded[:1000].min() == 1.0 and padded[1000:].max() == 0.0
+    cut = fit_with_fade(audio, 500, 1000)  # 10 ms fade at 1 kHz: the last 10 samples ramp down
+    assert cut.shape == (500,) and cut[490] == 1.0 and cut[-1] == 0.0
+    assert np.all(np.diff(cut[490:]) < 0)
+
+
+def oneshot_source(hits=8, seconds=0.5, seed=0):
+    return {"name": "hits", "kind": "demo", "content": "oneshots", "hits": hits, "hit_seconds": seconds, "seed": seed}
+
+
+def test_oneshot_source_writes_labelled_wavs_and_reuses_them(tmp_path):
+    download(oneshot_source(), tmp_path / "cache", tmp_path / "raw" / "items.tsv", tmp_path / "raw" / "failures.tsv")
+    header = (tmp_path / "raw" / "items.tsv").read_text().splitlines()[0].split("\t")
+    assert header[:3] == ["path", "file", "license"] and "label" in header
+    rows = read_tsv(tmp_path / "raw" / "items.tsv")
+    assert [row["label"] for row in rows] == list(ONESHOT_LABELS) + ["kick", "snare"]
+    stamps = []
+    for row in rows:
+        audio, rate = sf.read(row["path"], dtype="float32")
+        assert rate == SAMPLE_RATE and audio.ndim == 1 and audio.shape[0] == round(0.5 * SAMPLE_RATE)
+        assert row["label"] in row["file"] and row["license"] == LICENSE
+        peak = np.abs(audio).max()
+        assert peak > 0.2 and np.argmax(np.abs(audio) > 0.1 * peak) <= 0.004 * SAMPLE_RATE
+        stamps.append(Path(row["path"]).stat().st_mtime_ns)
+    again = fetch_source(oneshot_source(hits=10), tmp_path / "cache")  # two more: the first eight are reused
+    assert [item.path.stat().st_mtime_ns for item in again.items][:8] == stamps
+    assert len(again.items) == 10
+
+
+def test_schema_knows_demo_content_and_fills_its_defaults():
+    config = validate_config({"sources": [{"name": "drums", "kind": "demo"}, oneshot_source()]})
+    loops, oneshots = config["sources"]
+    assert loops["content"] == "loops" and oneshots["content"] == "oneshots"
+    assert {key: loops[key] for key in source_defaults("demo")} == {**source_defaults("demo"), "content": "loops"}
+    with pytest.raises(ConfigError) as error:
+        validate_config({"sources": [{"name": "drums", "kind": "demo", "content": "beats"}]})
+    assert "sources[0](drums).content" in str(error.value) and "'oneshots'" in str(error.value)
+
+
+def test_every_demo_voice_ends_without_a_click():
+    # A kick or tom still rings where its sample stops: without the fade that is a click, which
+    # onset detection (and a listener) takes for one more hit.
+    for index in range(12):
+        hit, label = synthesize_oneshot(4, index)
+        assert np.abs(hit[-44:]).max() <= 0.01 * np.abs(hit).max(), label
+
+
+@pytest.mark.slow
+def test_oneshots_run_through_the_data_stages(tmp_path):
+    from workflow_helpers import copy_workflow, snakemake, write_config
+
+    workdir = copy_workflow(tmp_path / "repo")
+    write_config(workdir, {"sources": [oneshot_source(hits=12, seconds=1.0)], "audio": {"clip_seconds": 1.0}})
+    snakemake(workdir, "--cores", "1", "results/dataset/manifest.tsv")
+    items = read_tsv(workdir / "results" / "raw" / "hits" / "items.tsv")
+    assert [row["label"] for row in items] == list(ONESHOT_LABELS) * 2
+    manifest = read_tsv(workdir / "results" / "dataset" / "manifest.tsv")
+    assert sorted(row["file"] for row in manifest) == sorted(row["file"] for row in items)  # one clip per hit
+    assert all(float(row["offset_s"]) == 0.0 for row in manifest)
+    clips = np.load(workdir / "results" / "dataset" / "clips.npy")
+    assert clips.shape == (12, 16000)
+    assert (np.abs(clips[:, : round(0.004 * 16000)]).max(axis=1) > 0.05).all()  # each clip starts on its hit

@@ -159,6 +159,15 @@ def section_settings(section: str, values: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def source_defaults(kind: str) -> dict[str, Any]:
+    """The schema's defaults for a `sources:` entry of `kind` (for library calls without a validated config)."""
+    for branch in load_schema()["properties"]["sources"]["items"]["allOf"]:
+        if branch["if"]["properties"]["kind"].get("const") == kind:
+            properties = branch["then"]["properties"]
+            return {key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec}
+    raise ConfigError(f"no source kind {kind!r} in the schema")
+
+
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML config file and validate it."""
     with open(path, encoding="utf-8") as handle:

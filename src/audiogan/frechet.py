@@ -1,10 +1,13 @@
 """Fréchet distance between Gaussian fits of two feature sets (the FD in FD-mel).
 
 Kept apart from `metrics` so that training, which reports FD-mel at each checkpoint, does not
-depend on the evaluation and rendering code.
+depend on the evaluation and rendering code. `fd_mel_progress` reads an FD between its two
+reference points (the gallery's scale, the quality benchmark's table).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -40,3 +43,15 @@ def frechet_distance(a: np.ndarray, b: np.ndarray, ridge: float = 1e-6) -> float
     cross = _psd_sqrt(root_a @ cov_b @ root_a)
     value = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(cross))
     return max(value, 0.0)
+
+
+def fd_mel_progress(generated: float | None, floor: float | None, ceiling: float | None) -> float | None:
+    """How far FD-mel came from the untrained ceiling towards the real floor, on a log scale:
+    0 at the ceiling, 1 at the floor, negative when worse than untrained, above 1 below the floor.
+
+    None when a value is missing or not positive, or the ceiling is not above the floor (no scale).
+    """
+    values = (generated, floor, ceiling)
+    if not all(isinstance(v, (int, float)) and v > 0 for v in values) or ceiling <= floor:
+        return None
+    return (math.log(ceiling) - math.log(generated)) / (math.log(ceiling) - math.log(floor))

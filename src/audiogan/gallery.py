@@ -19,6 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from .atomic import atomic_write_text
+from .frechet import fd_mel_progress
 from .httpfetch import safe_url
 from .plots import has_quality, spectrogram_png
 from .tsv import read_tsv
@@ -76,11 +77,11 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int] | None:
 
 def _fd_scale(fd: Mapping[str, Any]) -> str:
     """A bar from the real-data floor to the untrained ceiling (log scale) with the run's mark."""
-    generated, floor, ceiling = fd.get("generated"), fd.get("real_floor"), fd.get("untrained_ceiling")
-    if not all(isinstance(v, (int, float)) and v > 0 for v in (generated, floor, ceiling)) or ceiling <= floor:
+    floor, ceiling = fd.get("real_floor"), fd.get("untrained_ceiling")
+    progress = fd_mel_progress(fd.get("generated"), floor, ceiling)
+    if progress is None:
         return ""
-    position = (math.log(generated) - math.log(floor)) / (math.log(ceiling) - math.log(floor))
-    percent = 100.0 * min(max(position, 0.0), 1.0)
+    percent = 100.0 * min(max(1.0 - progress, 0.0), 1.0)  # the bar runs from the floor (left)
     return (
         '<div class="scale" aria-hidden="true"><div class="track"></div>'
         f'<div class="mark" style="left:{percent:.1f}%"></div></div>'

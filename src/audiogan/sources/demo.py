@@ -1,4 +1,4 @@
-"""The built-in demo source: procedurally synthesized drum loops, no network needed.
+"""The built-in demo source: procedurally synthesized drum loops or labelled one-shots, no network needed.
 
 Each track is a drum kit (kick, snare, clap, closed/open hats, toms, crash) whose sound parameters
 are drawn per track, playing a style (house, boom bap, funk, rock, breakbeat, half-time) at a
@@ -6,6 +6,11 @@ random tempo with swing, velocity accents, ghost notes, extra kicks, fills and c
 ends. Everything derives from `seed` and the track number, so the same config always gives the
 same audio. Tracks are written as 44.1 kHz stereo in rotating formats (WAV, FLAC, MP3, OGG), so
 the conversion stage has real decoding, down-mixing and resampling to do.
+
+With `content: oneshots` the source is instead a folder of labelled single hits (kick, snare,
+clap, closed hat, open hat, tom), each from its own randomly drawn kit, the hit starting within
+2 ms of the file's start: the kind of folder a producer trains on, with a `label` column in
+items.tsv. `oneshot_clips` gives the same hits as arrays, for the quality benchmark.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import soundfile as sf
 from scipy import signal
 
 from ..atomic import atomic_path
+from ..audio_io import resample, write_audio
+from ..config import source_defaults
 from . import FetchResult, Item
 
 log = logging.getLogger(__name__)
@@ -32,7 +39,9 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 44100
 LICENSE = "CC0-1.0 (synthesized)"
 # Bump when the synthesis changes, so cached tracks from older code are not reused.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: voices fade out at their end (no click where a kick's sample stops)
+# Part of every track's random seeds; fixed, so that a synthesis fix does not redraw every track.
+_DRAW = 2
 # (extension, soundfile format, subtype), used in rotation by track number.
 FORMATS = (
     ("wav", "WAV", "PCM_16"),
@@ -40,11 +49,18 @@ FORMATS = (
     ("mp3", "MP3", "MPEG_LAYER_III"),
     ("ogg", "OGG", "VORBIS"),
 )
-DEFAULTS = {"tracks": 16, "seed": 0, "min_seconds": 20.0, "max_seconds": 60.0}
+# Bump when the one-shot synthesis changes (its own number: the loops are unaffected).
+ONESHOT_VERSION = 1
+ONESHOT_LABELS = ("kick", "snare", "clap", "closed_hat", "open_hat", "tom")
+ONESHOT_PREROLL_S = 0.002  # at most this much silence before a hit (drawn per hit)
+ONESHOT_LEVEL_DBFS = (-12.0, -1.0)  # peak level of a hit, drawn per hit
+ONESHOT_FADE_S = 0.01  # fade-out where a hit is cut short by the clip's end
 
 STEPS = 16  # sixteenth notes per bar
 _WRITE_BLOCK = 16384  # frames per libsndfile write call
 _LEVELS = {"X": 1.0, "x": 0.8, "g": 0.28, ".": 0.0}
+VOICE_FADE_S = 0.02
+TOM_RATIOS = (1.78, 1.33, 1.0)  # high, mid, low tom pitch over the kit's base pitch
 
 
 @dataclass(frozen=True)
@@ -78,8 +94,10 @@ STYLES: dict[str, Style] = {
 
 
 def fetch(source: dict[str, Any], cache_dir: Path) -> FetchResult:
-    """Synthesize (or reuse) the demo tracks under cache_dir/<params hash>/ and list them."""
-    params = {key: source.get(key, default) for key, default in DEFAULTS.items()}
+    """Synthesize (or reuse) the demo tracks (or one-shots) under cache_dir/<params hash>/ and list them."""
+    params = {**source_defaults("demo"), **source}
+    if params["content"] == "oneshots":
+        return _fetch_oneshots(params, cache_dir)
     tracks, seed = int(params["tracks"]), int(params["seed"])
     low, high = float(params["min_seconds"]), float(params["max_seconds"])
     folder = Path(cache_dir) / params_hash(seed, low, high)
@@ -146,23 +164,34 @@ class TrackPlan:
 
 def plan_track(seed: int, index: int, min_seconds: float, max_seconds: float) -> TrackPlan:
     """The cheap, listed facts about a track (style, tempo, length), drawn before any audio."""
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, index, GENERATOR_VERSION])
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, index, _DRAW])
     style = sorted(STYLES)[int(rng.integers(len(STYLES)))]
     low, high = STYLES[style].tempo
     tempo = float(np.clip(rng.uniform(low, high), 80.0, 140.0))
     seconds = float(rng.uniform(min_seconds, max_seconds)) if max_seconds > min_seconds else float(min_seconds)
     swing = float(rng.uniform(*STYLES[style].swing))
-    return TrackPlan(style, tempo, seconds, swing, (seed & 0xFFFFFFFF, index, GENERATOR_VERSION + 1000))
+    return TrackPlan(style, tempo, seconds, swing, (seed & 0xFFFFFFFF, index, _DRAW + 1000))
 
 
 def synthesize_track(seed: int, index: int, min_seconds: float, max_seconds: float) -> np.ndarray:
     """Render one track: float32 [frames, 2] at SAMPLE_RATE, peak between -6 and -1 dBFS."""
+    rng, kit, hits, frames = _kit_and_hits(seed, index, min_seconds, max_seconds)
+    return _mix(rng, kit, hits, frames)
+
+
+def track_hits(seed: int, index: int, min_seconds: float, max_seconds: float) -> dict[str, list[tuple[float, float]]]:
+    """Every hit of a track, part -> [(time in seconds, velocity)]: where its onsets are."""
+    return _kit_and_hits(seed, index, min_seconds, max_seconds)[2]
+
+
+def _kit_and_hits(seed: int, index: int, min_seconds: float, max_seconds: float):
+    """A track's RNG (positioned for mixing), kit, hits and length in frames."""
     plan = plan_track(seed, index, min_seconds, max_seconds)
     rng = np.random.default_rng(list(plan.rng_seed))
     frames = max(1, int(round(plan.seconds * SAMPLE_RATE)))
     kit = _make_kit(rng)
     hits = _arrange(rng, STYLES[plan.style], plan)
-    return _mix(rng, kit, hits, frames)
+    return rng, kit, hits, frames
 
 
 def _write_track(seed: int, index: int, low: float, high: float, path: Path) -> None:
@@ -195,7 +224,12 @@ def _sweep(t: np.ndarray, start_hz: float, end_hz: float, sweep_s: float) -> np.
 
 
 def _peak1(x: np.ndarray) -> np.ndarray:
-    return (x / (np.max(np.abs(x)) + 1e-12)).astype(np.float32)
+    """The voice at unit peak, its last VOICE_FADE_S faded out: a kick or tom still rings at 10 % of
+    its peak where its sample stops, and a hard stop would be a click (an extra transient)."""
+    fade = min(x.size, int(VOICE_FADE_S * SAMPLE_RATE))
+    x = x / (np.max(np.abs(x)) + 1e-12)
+    x[x.size - fade :] *= np.linspace(1.0, 0.0, fade)
+    return x.astype(np.float32)
 
 
 def _kick(rng) -> np.ndarray:
@@ -250,26 +284,132 @@ def _tom(rng, pitch: float) -> np.ndarray:
     return _peak1(body + 0.2 * skin)
 
 
+def _closed_hat(rng, brightness: float, cutoff: float) -> np.ndarray:
+    return _hat(rng, 0.2, rng.uniform(0.015, 0.05), brightness, cutoff)
+
+
+def _open_hat(rng, brightness: float, cutoff: float) -> np.ndarray:
+    return _hat(rng, 0.9, rng.uniform(0.18, 0.4), brightness, cutoff)
+
+
+def _kit_timbre(rng) -> tuple[float, float, float]:
+    """What a kit's cymbals and toms share: metal brightness, hat high-pass cutoff, low tom pitch."""
+    return rng.uniform(0.9, 1.6), rng.uniform(6000, 9500), rng.uniform(85, 130)
+
+
 def _make_kit(rng) -> dict[str, dict[str, Any]]:
     """One kit: sample, level and pan of each part, all drawn per track."""
-    brightness = rng.uniform(0.9, 1.6)
-    cutoff = rng.uniform(6000, 9500)
-    tom_base = rng.uniform(85, 130)
+    brightness, cutoff, tom_base = _kit_timbre(rng)
     kit = {
         "kick": (_kick(rng), 1.0, 0.0),
         "snare": (_snare(rng), rng.uniform(0.6, 0.85), rng.uniform(-0.1, 0.1)),
         "clap": (_clap(rng), rng.uniform(0.45, 0.7), rng.uniform(-0.15, 0.15)),
-        "closed_hat": (_hat(rng, 0.2, rng.uniform(0.015, 0.05), brightness, cutoff), rng.uniform(0.15, 0.3),
-                       rng.uniform(0.15, 0.45)),
-        "open_hat": (_hat(rng, 0.9, rng.uniform(0.18, 0.4), brightness, cutoff), rng.uniform(0.12, 0.25),
-                     rng.uniform(0.15, 0.45)),
+        "closed_hat": (_closed_hat(rng, brightness, cutoff), rng.uniform(0.15, 0.3), rng.uniform(0.15, 0.45)),
+        "open_hat": (_open_hat(rng, brightness, cutoff), rng.uniform(0.12, 0.25), rng.uniform(0.15, 0.45)),
         "crash": (_hat(rng, 2.5, rng.uniform(0.7, 1.4), brightness * 0.8, cutoff * 0.6), rng.uniform(0.18, 0.3),
                   rng.uniform(-0.5, -0.2)),
-        "tom_high": (_tom(rng, tom_base * 1.78), 0.6, -0.35),
-        "tom_mid": (_tom(rng, tom_base * 1.33), 0.65, 0.0),
-        "tom_low": (_tom(rng, tom_base), 0.7, 0.35),
+        "tom_high": (_tom(rng, tom_base * TOM_RATIOS[0]), 0.6, -0.35),
+        "tom_mid": (_tom(rng, tom_base * TOM_RATIOS[1]), 0.65, 0.0),
+        "tom_low": (_tom(rng, tom_base * TOM_RATIOS[2]), 0.7, 0.35),
     }
     return {name: {"sample": s, "level": level, "pan": pan} for name, (s, level, pan) in kit.items()}
+
+
+# --- one-shots --------------------------------------------------------------------------------
+
+
+def oneshot_label(index: int) -> str:
+    """The label of one-shot `index`: the labels in turn, so any first N hits are balanced."""
+    return ONESHOT_LABELS[index % len(ONESHOT_LABELS)]
+
+
+def synthesize_oneshot(seed: int, index: int) -> tuple[np.ndarray, str]:
+    """One labelled hit at SAMPLE_RATE: float32 mono of its natural length (0.2-0.9 s), and its label.
+
+    Each hit comes from its own kit (pitch, decay, tone, noise colour and drive drawn by the voice;
+    cymbal brightness and tom pitch by the kit), at a random peak level, after at most
+    ONESHOT_PREROLL_S of silence. It depends only on `seed` and `index`.
+    """
+    label = oneshot_label(index)
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, index, ONESHOT_VERSION + 2000])
+    brightness, cutoff, tom_base = _kit_timbre(rng)
+    if label == "kick":
+        hit = _kick(rng)
+    elif label == "snare":
+        hit = _snare(rng)
+    elif label == "clap":
+        hit = _clap(rng)
+    elif label == "closed_hat":
+        hit = _closed_hat(rng, brightness, cutoff)
+    elif label == "open_hat":
+        hit = _open_hat(rng, brightness, cutoff)
+    else:
+        hit = _tom(rng, tom_base * float(rng.choice(TOM_RATIOS)))
+    level = np.float32(10 ** (rng.uniform(*ONESHOT_LEVEL_DBFS) / 20))
+    preroll = np.zeros(int(rng.uniform(0.0, ONESHOT_PREROLL_S) * SAMPLE_RATE), np.float32)
+    return np.concatenate([preroll, hit * level]), label
+
+
+def fit_with_fade(audio: np.ndarray, samples: int, sample_rate: int) -> np.ndarray:
+    """`audio` zero-padded or cut to `samples`; a cut end fades out over ONESHOT_FADE_S (no click)."""
+    if audio.shape[0] <= samples:
+        return np.pad(audio, (0, samples - audio.shape[0])).astype(np.float32)
+    out = audio[:samples].astype(np.float32)
+    fade = min(samples, max(1, int(ONESHOT_FADE_S * sample_rate)))
+    out[samples - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return out
+
+
+def oneshot_clips(count: int, seed: int, sample_rate: int, clip_samples: int) -> tuple[np.ndarray, list[str]]:
+    """`count` one-shots (hits 0..count-1 of `seed`) as float32 `[count, clip_samples]` at `sample_rate`,
+    and their labels."""
+    if count < 0 or clip_samples < 1:
+        raise ValueError(f"one-shots: need count >= 0 and clip_samples >= 1, got {count}, {clip_samples}")
+    clips = np.zeros((count, clip_samples), np.float32)
+    labels = []
+    for index in range(count):
+        hit, label = synthesize_oneshot(seed, index)
+        clip = fit_with_fade(resample(hit, SAMPLE_RATE, sample_rate), clip_samples, sample_rate)
+        # A hat loses most of its energy above a low rate's Nyquist: keep the hit's drawn peak level.
+        clips[index] = clip * np.float32(np.abs(hit).max() / (np.abs(clip).max() + 1e-12))
+        labels.append(label)
+    return clips, labels
+
+
+def oneshot_name(index: int) -> str:
+    return f"hit_{index:05d}_{oneshot_label(index)}.wav"
+
+
+def oneshots_hash(seed: int, hit_seconds: float) -> str:
+    """Folder name for one set of one-shot parameters (the count is left out, as for tracks)."""
+    text = json.dumps(
+        {"content": "oneshots", "version": ONESHOT_VERSION, "rate": SAMPLE_RATE, "seed": seed,
+         "seconds": hit_seconds},
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _fetch_oneshots(params: dict[str, Any], cache_dir: Path) -> FetchResult:
+    """Write (or reuse) `hits` one-shot WAVs of `hit_seconds` each and list them with their labels."""
+    count, seed, seconds = int(params["hits"]), int(params["seed"]), float(params["hit_seconds"])
+    folder = Path(cache_dir) / oneshots_hash(seed, seconds)
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = max(1, round(seconds * SAMPLE_RATE))
+    written = 0
+    for index in range(count):
+        path = folder / oneshot_name(index)
+        if not path.exists():  # written atomically, so an existing file is complete
+            hit, _ = synthesize_oneshot(seed, index)
+            write_audio(path, fit_with_fade(hit, frames, SAMPLE_RATE), SAMPLE_RATE, "PCM_16")
+            written += 1
+    log.info("demo %r: %d one-shots in %s (%d synthesized now)", params.get("name"), count, folder, written)
+    items = [
+        Item(path=(folder / oneshot_name(index)).resolve(), file=oneshot_name(index), license=LICENSE,
+             extra={"label": oneshot_label(index)})
+        for index in range(count)
+    ]
+    return FetchResult(items=items, failures=[])
 
 
 # --- arrangement ------------------------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""The log-mel CNN classifier and the Inception Score the quality benchmark reads through it."""
+
+import numpy as np
+import pytest
+
+from audiogan.classifier import inception_score, label_accuracy, split_by_label, train_classifier
+
+RATE = 8000
+
+
+def two_kinds(count: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Half-second clips, alternately a low decaying tone ('tone') and a bright noise burst ('noise')."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(RATE // 2) / RATE
+    clips, labels = [], []
+    for index in range(count):
+        level = rng.uniform(0.2, 0.9)
+        if index % 2 == 0:
+            clip = np.sin(2 * np.pi * rng.uniform(80, 160) * t) * np.exp(-t / rng.uniform(0.05, 0.2))
+            labels.append("tone")
+        else:
+            noise = np.diff(rng.standard_normal(t.size + 1))  # differenced: tilted towards high frequencies
+            clip = noise * np.exp(-t / rng.uniform(0.02, 0.1))
+            labels.append("noise")
+        clips.append(level * clip / np.abs(clip).max())
+    return np.asarray(clips, np.float32), labels
+
+
+@pytest.fixture(scope="module")
+def trained():
+    clips, labels = two_kinds(40, seed=0)
+    return train_classifier(clips, labels, RATE, epochs=6, batch_size=8, seed=3)
+
+
+def test_inception_score_of_confident_evenly_spread_predictions_is_the_class_count():
+    assert inception_score(np.tile(np.eye(5), (3, 1))) == pytest.approx(5.0)
+
+
+def test_inception_score_of_identical_predictions_is_one():
+    assert inception_score(np.tile([0.2, 0.3, 0.5], (7, 1))) == pytest.approx(1.0)
+    assert inception_score(np.tile([0.0, 1.0], (4, 1))) == pytest.approx(1.0)  # all one class: no variety
+
+
+def test_inception_score_matches_its_definition_on_a_small_case():
+    # Rows [1, 0] and [.5, .5]: marginal [.75, .25]; KLs ln(4/3) and .5 ln(2/3) + .5 ln 2.
+    expected = np.exp((np.log(4 / 3) + 0.5 * np.log(2 / 3) + 0.5 * np.log(2)) / 2)
+    assert inception_score(np.array([[1.0, 0.0], [0.5, 0.5]])) == pytest.approx(expected)
+
+
+def test_inception_score_rejects_what_is_not_a_distribution():
+    with pytest.raises(ValueError, match="sum"):
+        inception_score(np.array([[0.5, 0.6]]))
+    with pytest.raises(ValueError, match="shape"):
+        inception_score(np.zeros((0, 3)))
+
+
+def test_split_is_stratified_disjoint_and_complete():
+    labels = ["a"] * 10 + ["b"] * 5 + ["c"] * 2
+    train, held = split_by_label(labels, 0.2, seed=1)
+    assert sorted(np.concatenate([train, held]).tolist()) == list(range(17))
+    assert [labels[i] for i in held].count("a") == 2
+    assert [labels[i] for i in held].count("b") == 1 and [labels[i] for i in held].count("c") == 1
+    again, _ = split_by_label(labels, 0.2, seed=1)
+    np.testing.assert_array_equal(train, again)
+
+
+def test_classifier_separates_two_different_sounds(trained):
+    classifier, report = trained
+    assert classifier.labels == ("noise", "tone")
+    assert report.held_out_clips == 8 and report.train_clips == 32
+    assert report.held_out_accuracy >= 0.85
+    fresh, labels = two_kinds(20, seed=9)  # clips it never saw
+    assert label_accuracy(classifier, fresh, labels) >= 0.9
+    probabilities = classifier.probabilities(fresh)
+    assert probabilities.shape == (20, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    # Right and evenly spread over the two kinds: well above chance (1), at most 2.
+    assert 1.3 < inception_score(probabilities) <= 2.0
+    # Relabelled clips score low: label_accuracy compares with the labels given.
+    swapped = ["tone" if label == "noise" else "noise" for label in labels]
+    assert label_accuracy(classifier, fresh, swapped) <= 0.1
+
+
+def test_training_is_deterministic_for_a_seed(trained):
+    classifier, _ = trained
+    clips, labels = two_kinds(40, seed=0)
+    again, _ = train_classifier(clips, labels, RATE, epochs=6, batch_size=8, seed=3)
+    other, _ = train_classifier(clips, labels, RATE, epochs=6, batch_size=8, seed=4)
+    probe, _ = two_kinds(6, seed=5)
+    np.testing.assert_array_equal(classifier.probabilities(probe), again.probabilities(probe))
+    assert not np.allclose(classifier.probabilities(probe), other.probabilities(probe))
+
+
+def test_training_needs_two_labels_with_two_clips_each():
+    clips, _ = two_kinds(4, seed=0)
+    with pytest.raises(ValueError, match="two or more labels"):
+        train_classifier(clips, ["tone"] * 4, RATE)
+    with pytest.raises(ValueError, match="two or more labels"):
+        train_classifier(clips, ["tone", "tone", "tone", "noise"], RATE)
