@@ -143,3 +143,42 @@ def test_broken_link_and_non_utf8_name_are_recorded_not_crashing(tmp_path):
     # The fingerprint takes such names too, and sees a file with one added.
     os.rename(write_file(root / "tmp.wav", tone(0.5, 8000), 8000), root / os.fsdecode(b"\xff.wav"))
     assert folder_fingerprint(root) != fingerprint
+
+
+def test_labels_from_sub_folders_and_the_source_label(tmp_path):
+    """Issue 10: `labels: folders` labels by first-level sub-folder; top-level files get `label`."""
+    root = tmp_path / "kit"
+    for name in ("kick/a.wav", "kick/deeper/b.wav", "snare/c.wav", "top.wav", "bad name/d.wav"):
+        write_file(root / name, tone(0.1, 8000), 8000)
+    raw = tmp_path / "raw"
+    download(local(root, labels="folders", label="misc"), tmp_path / "cache", raw / "items.tsv",
+             raw / "failures.tsv", raw / "shards", raw / "shards.tsv")  # fmt: skip
+    rows = read_tsv(raw / "items.tsv")
+    assert {row["file"]: row["label"] for row in rows} == {
+        "kick/a.wav": "kick", "kick/deeper/b.wav": "kick", "snare/c.wav": "snare", "top.wav": "misc"}  # fmt: skip
+    [(file, reason)] = [(r["file"], r["reason"]) for r in read_tsv(raw / "failures.tsv")]
+    assert file == "bad name/d.wav" and "'bad name'" in reason and "not a valid label" in reason
+    listed = [row for listing in sorted((raw / "shards").glob("shard_*.tsv")) for row in read_tsv(listing)]
+    assert sorted((row["file"], row["label"]) for row in listed) == sorted((r["file"], r["label"]) for r in rows)
+
+    download(local(root, labels="folders"), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv")
+    assert {row["file"]: row["label"] for row in read_tsv(raw / "items.tsv")}["top.wav"] == ""
+
+
+def test_a_label_keeps_shards_and_an_unlabelled_source_keeps_its_listings(tmp_path):
+    """Shard membership follows the file name alone; without any label the rows have no label column."""
+    root = tmp_path / "kit"
+    for n in range(12):
+        write_file(root / f"f{n}.wav", tone(0.1, 8000), 8000)
+
+    def shards(tag, **extra):
+        raw = tmp_path / tag
+        download(local(root, **extra), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv",
+                 raw / "shards", raw / "shards.tsv", shard_bytes=3000)  # fmt: skip
+        return {p.name: [r["file"] for r in read_tsv(p)] for p in (raw / "shards").glob("shard_*.tsv")}, raw
+
+    plain, raw = shards("plain")
+    labelled, labelled_raw = shards("labelled", label="hits")
+    assert len(plain) > 1 and plain == labelled
+    assert "label" not in read_tsv(raw / "items.tsv")[0]
+    assert {r["label"] for r in read_tsv(labelled_raw / "items.tsv")} == {"hits"}

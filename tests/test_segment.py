@@ -14,7 +14,7 @@ from audiogan.loudness import (
     peak_normalize,
     rms_dbfs,
 )
-from audiogan.dataset import open_clips
+from audiogan.dataset import clip_labels, open_clips
 from audiogan.segment import DatasetError, clip_levels, index_dataset, segment_shard
 from audiogan.tsv import read_tsv
 
@@ -214,3 +214,32 @@ def test_inconsistent_shard_index_is_reported(tmp_path):
         handle.write("ghost.wav\t\t16000\t99999\n")
     with pytest.raises(DatasetError, match="ghost.wav"):
         build(tmp_path, layout)
+
+
+def test_labels_reach_the_manifest_summary_and_clip_labels(tmp_path, caplog):
+    """Issue 10: each clip carries its item's label; the summary counts them and warns about tiny ones."""
+    items = {f"{label}_{n}.wav": tone(2.0, RATE) for label, n in [("snare", 0), ("kick", 0), ("kick", 1)]}
+    items["loose.wav"] = tone(2.0, RATE)
+    labels = {file: file.split("_")[0] for file in items if "_" in file}
+    layout = [{"name": "kit", "shards": [write_shard(tmp_path / "kit", "shard_0", items, labels=labels)],
+               "failures": write_failures(tmp_path / "kit" / "failures.tsv", [])}]  # fmt: skip
+    clips, manifest, _, summary = build(tmp_path, layout)
+    assert len(manifest) == len(clips) == 4 * 3  # 3 clips of 1 s every 0.5 s in each 2 s item
+    assert [row["label"] for row in manifest] == [labels.get(row["file"], "") for row in manifest]
+    assert summary["clips_per_label"] == {"kick": 6, "snare": 3} and summary["unlabelled_clips"] == 3
+    assert any("'kick' has only 6 clips" in w for w in summary["warnings"])
+    assert any("'snare' has only 3 clips" in w for w in summary["warnings"])
+    assert any("3 clips have no label" in w for w in summary["warnings"])
+    assert "'snare' has only 3 clips" in caplog.text
+    ids, names = clip_labels(tmp_path / "dataset" / "manifest.tsv")
+    assert names == ["kick", "snare"] and ids.dtype == np.int64
+    assert [names[i] if i >= 0 else "" for i in ids] == [row["label"] for row in manifest]
+
+
+def test_unlabelled_dataset_has_an_empty_label_column_and_no_warnings(tmp_path):
+    layout = [entry(tmp_path, "a", [({"x.wav": tone(2.0, RATE)}, [])])]
+    clips, manifest, _, summary = build(tmp_path, layout)
+    assert {row["label"] for row in manifest} == {""}
+    assert summary["clips_per_label"] == {} and summary["warnings"] == [] and summary["unlabelled_clips"] == 3
+    ids, names = clip_labels(tmp_path / "dataset" / "manifest.tsv")
+    assert names == [] and ids.tolist() == [-1, -1, -1]

@@ -15,6 +15,8 @@ converted shards and `clip_index.npy` (one row per clip: shard number, start sam
 is read as `clip(samples_to_float32(shard[start:start + clip_samples]) * gain, -1, 1)`, which is
 exactly what the normalization (`audiogan.loudness.normalize`) computes, for every mode.
 
+`clip_labels(manifest.tsv)` gives each clip's label as an integer id and the label names.
+
 `open_clips(path)` accepts that `clips.json` or a plain 2-D `.npy` of clips (int16 or float32,
 used by tests and the command line), and returns something indexed like an array of float32 rows.
 """
@@ -31,6 +33,7 @@ import numpy as np
 
 from .atomic import atomic_write_text
 from .npyfile import npy_appender
+from .tsv import read_tsv_rows
 
 PCM_SCALE = 32767.0
 DTYPES = {"int16": np.int16, "float32": np.float32}  # convert.dtype -> stored sample type
@@ -146,6 +149,24 @@ def _open_clip_set(path: Path) -> ClipSet:
                 "rerun the segment stage"
             )
     return ClipSet(path, meta, index, shards)
+
+
+def clip_labels(manifest: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """Each clip's label as an integer, from the dataset's `manifest.tsv` (row i is clip i).
+
+    Returns `(ids, names)`: `ids` int64 `[n_clips]`, an index into `names`, or -1 for a clip
+    without a label; `names` the distinct labels sorted, so the same labels always get the same
+    ids. Streams the manifest (memory: the ids).
+    """
+    ids: list[int] = []
+    numbers: dict[str, int] = {}
+    for row in read_tsv_rows(manifest):
+        label = row.get("label") or ""
+        ids.append(numbers.setdefault(label, len(numbers)) if label else -1)
+    names = sorted(numbers)
+    rank = {name: number for number, name in enumerate(names)}
+    remap = np.array([rank[name] for name in numbers] + [-1], np.int64)  # in order of first sight; -1 stays -1
+    return remap[np.asarray(ids, np.int64)], names
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -36,7 +36,7 @@ from .tsv import read_tsv, tsv_writer
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ("index", "source", "file", "offset_s", "level_dbfs", "license")
+MANIFEST_COLUMNS = ("index", "source", "file", "offset_s", "level_dbfs", "license", "label")
 SHARD_MANIFEST_COLUMNS = MANIFEST_COLUMNS[2:]
 REJECT_COLUMNS = ("source", "file", "reason")
 SHARD_REJECT_COLUMNS = REJECT_COLUMNS[1:]
@@ -44,6 +44,10 @@ COUNTS = ("items", "clips", "silent_clips", "too_short", "all_silent", "convert_
 _BATCH_CLIPS = 64  # clips whose gains are computed at a time (bounds memory: 16 MB at 4 s, 16 kHz)
 _HASH_BLOCK = 1 << 22
 _STALE_NAME = re.compile(r"shard_\d+\.[a-z.]+")
+# A label with fewer clips than this, or than this share of the largest label's, is warned about:
+# a conditional model sees too few examples of it to learn it.
+TINY_CLASS_CLIPS = 8
+TINY_CLASS_SHARE = 0.05
 
 
 class DatasetError(ExpectedError, RuntimeError):
@@ -150,7 +154,7 @@ def segment_shard(
                 batch[len(starts)] = item[offset : offset + clip]
                 starts.append(start + offset)
                 manifest({"file": row["file"], "offset_s": round(offset / rate, 6), "level_dbfs": f"{level:.2f}",
-                          "license": row.get("license", "")})  # fmt: skip
+                          "license": row.get("license", ""), "label": row.get("label", "")})  # fmt: skip
                 stats["clips"] += 1
                 if len(starts) == _BATCH_CLIPS:
                     flush()
@@ -222,11 +226,17 @@ def index_dataset(
     ]  # fmt: skip
     total = write_clip_set(out_clips, out_index, shards, clip, rate)
     _remove_stale_shards(layout)
-    _join_tables(layout, out_manifest, out_rejects)
+    per_label = _join_tables(layout, out_manifest, out_rejects)
+    label_warnings = label_balance_warnings(per_label)
+    for warning in label_warnings:
+        log.warning("%s", warning)
     summary = {
         "clips": total,
         "total_seconds": round(total * clip / rate, 3),
         "clips_per_source": {name: s["clips"] for name, s in stats.items()},
+        "clips_per_label": {label: n for label, n in sorted(per_label.items()) if label},
+        "unlabelled_clips": per_label.get("", 0),
+        "warnings": label_warnings,
         "rejected": {
             "download": sum(s["download_failures"] for s in stats.values()),
             "convert": sum(s["convert_rejects"] for s in stats.values()),
@@ -265,14 +275,39 @@ def _source_summary(s: dict[str, Any], clip_seconds: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _join_tables(layout: list[dict[str, Any]], out_manifest: str | os.PathLike, out_rejects: str | os.PathLike) -> None:
-    """Concatenate the shards' manifests (numbering the clips) and all rejects, streaming."""
+def label_balance_warnings(per_label: dict[str, int]) -> list[str]:
+    """Sentences about labels too small to learn (see TINY_CLASS_*) and about clips without a label
+    beside labelled ones; `per_label` counts clips per label ("" = unlabelled)."""
+    labelled = {label: n for label, n in per_label.items() if label}
+    if not labelled:
+        return []
+    largest = max(labelled.values())
+    warnings = [
+        f"label {label!r} has only {n} clips ({n / largest:.0%} of the largest label's {largest}); "
+        f"a conditional model learns it poorly: add audio of it or leave it out"
+        for label, n in sorted(labelled.items())
+        if n < TINY_CLASS_CLIPS or n < TINY_CLASS_SHARE * largest
+    ]
+    if per_label.get(""):
+        warnings.append(f"{per_label['']} clips have no label beside {sum(labelled.values())} labelled ones; "
+                        "give their sources a `label`")
+    return warnings
+
+
+def _join_tables(
+    layout: list[dict[str, Any]], out_manifest: str | os.PathLike, out_rejects: str | os.PathLike
+) -> dict[str, int]:
+    """Concatenate the shards' manifests (numbering the clips) and all rejects, streaming; returns
+    the clips per label ("" = unlabelled)."""
+    per_label: dict[str, int] = {}
     number = 0
     with tsv_writer(out_manifest, MANIFEST_COLUMNS) as manifest:
         for entry in layout:
             for shard in entry["shards"]:
                 for row in read_tsv(shard["manifest"]):
                     manifest({"index": number, "source": entry["name"], **row})
+                    label = row.get("label") or ""
+                    per_label[label] = per_label.get(label, 0) + 1
                     number += 1
     with tsv_writer(out_rejects, REJECT_COLUMNS) as reject:
         for entry in layout:
@@ -282,3 +317,4 @@ def _join_tables(layout: list[dict[str, Any]], out_manifest: str | os.PathLike, 
             for shard in entry["shards"]:
                 for row in read_tsv(shard["rejects"]):
                     reject({"source": entry["name"], **row})
+    return per_label
