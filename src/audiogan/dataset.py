@@ -13,7 +13,9 @@ The dataset is not a second copy of the audio. The segment stage writes, per con
 start of every kept clip and its normalization gain; `results/dataset/clips.json` lists the
 converted shards and `clip_index.npy` (one row per clip: shard number, start sample, gain). A clip
 is read as `clip(samples_to_float32(shard[start:start + clip_samples]) * gain, -1, 1)`, which is
-exactly what the normalization (`audiogan.loudness.normalize`) computes, for every mode.
+exactly what the normalization (`audiogan.loudness.normalize`) computes, for every mode. One-shot
+clips (`audio.segment: onsets`) take `length` samples, fade out over the last `fade_samples` of
+them and are silent after (`place_clip`), as the segment stage planned them.
 
 `clip_labels(manifest.tsv)` gives each clip's label as an integer id and the label names.
 
@@ -38,8 +40,10 @@ from .tsv import read_tsv_rows
 PCM_SCALE = 32767.0
 DTYPES = {"int16": np.int16, "float32": np.float32}  # convert.dtype -> stored sample type
 FORMAT = "audiogan-clips/1"
-INDEX_DTYPE = np.dtype([("shard", "<u4"), ("start", "<i8"), ("gain", "<f4")])
-SHARD_CLIPS_DTYPE = np.dtype([("start", "<i8"), ("gain", "<f4")])  # one shard's clips (segment stage)
+# `length`: samples of the clip taken from the shard (less than clip_samples for a one-shot cut
+# before the next hit: the rest is faded out and silent, see `place_clip`).
+INDEX_DTYPE = np.dtype([("shard", "<u4"), ("start", "<i8"), ("gain", "<f4"), ("length", "<u4")])
+SHARD_CLIPS_DTYPE = np.dtype([("start", "<i8"), ("gain", "<f4"), ("length", "<u4")])  # one shard's clips (segment stage)
 _HASH_BLOCK = 1 << 22
 
 
@@ -71,6 +75,17 @@ def clips_to_float32(batch: np.ndarray) -> np.ndarray:
     return samples_to_float32(batch)
 
 
+def place_clip(out: np.ndarray, samples: np.ndarray, fade_samples: int = 0) -> None:
+    """Fill the clip row `out` with `samples` (stored or float), their last `fade_samples` faded out
+    linearly to zero, and silence after them: how every clip is made, when planned and when read."""
+    length = min(len(samples), len(out))
+    out[:length] = samples_to_float32(samples[:length])
+    out[length:] = 0.0
+    ramp = min(int(fade_samples), length)
+    if ramp:
+        out[length - ramp : length] *= np.linspace(1.0, 0.0, ramp, dtype=np.float32)
+
+
 class ClipSet:
     """The clips of `clips.json`: rows of normalized float32 audio read from the converted shards.
 
@@ -81,6 +96,7 @@ class ClipSet:
     def __init__(self, path: Path, meta: dict[str, Any], index: np.ndarray, shards: list[np.ndarray]):
         self.path, self.meta, self.index, self.shards = path, meta, index, shards
         self.clip_samples = int(meta["clip_samples"])
+        self.fade_samples = int(meta.get("fade_samples", 0))
         self.shape = (len(index), self.clip_samples)
         self.dtype = np.dtype(np.float32)
         self.ndim = 2
@@ -109,10 +125,11 @@ class ClipSet:
         if rows.size and (rows.min() < -len(self) or rows.max() >= len(self)):
             raise IndexError(f"clip index out of range for {len(self)} clips")
         entries = self.index[rows]
+        lengths = entries["length"].tolist() if "length" in entries.dtype.names else [self.clip_samples] * len(rows)
         out = np.empty((len(rows), self.clip_samples), np.float32)
-        for i, (shard, start, gain) in enumerate(zip(entries["shard"].tolist(), entries["start"].tolist(),
-                                                     entries["gain"].tolist())):  # fmt: skip
-            out[i] = samples_to_float32(self.shards[shard][start : start + self.clip_samples])
+        for i, (shard, start, gain, length) in enumerate(zip(entries["shard"].tolist(), entries["start"].tolist(),
+                                                             entries["gain"].tolist(), lengths)):  # fmt: skip
+            place_clip(out[i], self.shards[shard][start : start + length], self.fade_samples)
             out[i] *= np.float32(gain)
         return np.clip(out, -1.0, 1.0, out=out)
 
@@ -183,11 +200,13 @@ def write_clip_set(
     shards: Iterable[dict[str, Any]],
     clip_samples: int,
     sample_rate: int,
+    fade_samples: int = 0,
 ) -> int:
     """Index the shards' clips as one dataset; returns the number of clips.
 
     `shards`: per converted shard, `audio` (its .npy), `clips` (the segment stage's table of
-    starts and gains) and `sha256` and `samples` of the audio. Memory: one shard's table at a time.
+    starts, gains and lengths) and `sha256` and `samples` of the audio. `fade_samples`: the fade-out
+    at the end of each clip's audio (one-shots; 0 for fixed clips). Memory: one shard's table at a time.
     """
     out_json, out_index = Path(out_json), Path(out_index)
     listed = []
@@ -196,6 +215,7 @@ def write_clip_set(
             table = np.load(shard["clips"], mmap_mode="r")
             rows = np.empty(len(table), INDEX_DTYPE)
             rows["shard"], rows["start"], rows["gain"] = number, table["start"], table["gain"]
+            rows["length"] = table["length"] if "length" in table.dtype.names else clip_samples
             index.append(rows)
             listed.append({
                 "audio": os.path.relpath(shard["audio"], out_json.parent),
@@ -204,6 +224,7 @@ def write_clip_set(
         total = index.rows
     meta = {
         "format": FORMAT, "clips": total, "clip_samples": int(clip_samples), "sample_rate": int(sample_rate),
+        "fade_samples": int(fade_samples),
         "index": os.path.relpath(out_index, out_json.parent), "shards": listed,
     }  # fmt: skip
     atomic_write_text(out_json, json.dumps(meta, indent=1) + "\n")

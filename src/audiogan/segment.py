@@ -1,4 +1,8 @@
-"""The segment stage: cut converted audio into fixed clips, drop silence, compute normalization.
+"""The segment stage: cut converted audio into clips, drop silence, compute normalization.
+
+Clips are fixed slices every `hop_seconds` (`audio.segment: fixed`), or one-shots
+(`audio.segment: onsets`): one clip per detected hit (audiogan.onsets), starting a few ms before
+it, ending at the next hit or after `clip_seconds`, faded out and padded with silence.
 
 Per converted shard (`segment_shard`, one job each): every item's clip offsets and RMS levels
 (running sums of squares over blocks, every sample read once however much clips overlap); too
@@ -28,10 +32,11 @@ import numpy as np
 
 from .atomic import atomic_write_text
 from .config import section_settings
-from .dataset import SHARD_CLIPS_DTYPE, samples_to_float32, write_clip_set
+from .dataset import SHARD_CLIPS_DTYPE, place_clip, samples_to_float32, write_clip_set
 from .jobs import ExpectedError
 from .loudness import normalize_gains
 from .npyfile import npy_appender
+from .onsets import onset_spans
 from .tsv import read_tsv, tsv_writer
 
 log = logging.getLogger(__name__)
@@ -55,13 +60,16 @@ class DatasetError(ExpectedError, RuntimeError):
 
 
 def clip_settings(audio: dict[str, Any]) -> dict[str, Any]:
-    """The audio section with defaults, plus clip and hop lengths in samples (computed here only)."""
+    """The audio section with defaults, plus clip, hop and fade lengths in samples (computed here only)."""
     settings = section_settings("audio", audio)
     rate = int(settings["sample_rate"])
+    onsets = settings["segment"] == "onsets"
     return {
         **settings,
         "clip_samples": int(round(settings["clip_seconds"] * rate)),
         "hop_samples": max(1, int(round(settings["hop_seconds"] * rate))),
+        # Fixed clips are whole slices of the audio; only one-shots fade out at the end of theirs.
+        "fade_samples": int(round(settings["onset_fade_seconds"] * rate)) if onsets else 0,
     }
 
 
@@ -86,6 +94,21 @@ def clip_levels(audio: np.ndarray, clip: int, hop: int) -> tuple[np.ndarray, np.
         return offsets, 10.0 * np.log10(np.maximum(energy, 0.0) / clip)  # >= 0 despite roundoff
 
 
+def onset_clip_levels(
+    audio: np.ndarray, settings: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-shot clips of an item (`audio.segment: onsets`, audiogan.onsets): each clip's offset and
+    length in samples, and its level in dBFS: the RMS of the audio it holds (before the fade), so
+    a short hit padded with silence is not taken for silence."""
+    rate = int(settings["sample_rate"])
+    offsets, lengths = onset_spans(audio, rate, settings["clip_samples"], settings["onset_min_gap_seconds"],
+                                   settings["onset_pre_roll_seconds"])  # fmt: skip
+    sums = np.concatenate([[0.0], np.cumsum(np.square(audio, dtype=np.float64))])
+    energy = (sums[offsets + lengths] - sums[offsets]) / np.maximum(lengths, 1)
+    with np.errstate(divide="ignore"):
+        return offsets, lengths, 10.0 * np.log10(np.maximum(energy, 0.0))
+
+
 def segment_shard(
     converted: dict[str, Any],
     audio: dict[str, Any],
@@ -102,7 +125,8 @@ def segment_shard(
     """
     settings = clip_settings(audio)
     rate, clip, hop = int(settings["sample_rate"]), settings["clip_samples"], settings["hop_samples"]
-    floor = float(settings["min_level_dbfs"])
+    floor, fade = float(settings["min_level_dbfs"]), settings["fade_samples"]
+    one_shots = settings["segment"] == "onsets"
     stats: dict[str, Any] = dict.fromkeys(COUNTS, 0)
     stats["input_seconds"] = 0.0
     began = time.monotonic()
@@ -111,6 +135,7 @@ def segment_shard(
         raise DatasetError(f"{converted['audio']}: expected 1-D converted audio, got shape {data.shape}")
     batch = np.empty((_BATCH_CLIPS, clip), np.float32)
     starts: list[int] = []
+    lengths: list[int] = []
 
     with npy_appender(out_clips, (), SHARD_CLIPS_DTYPE) as table, \
             tsv_writer(out_manifest, SHARD_MANIFEST_COLUMNS) as manifest, \
@@ -119,11 +144,12 @@ def segment_shard(
         def flush() -> None:
             if starts:
                 rows = np.empty(len(starts), SHARD_CLIPS_DTYPE)
-                rows["start"] = starts
+                rows["start"], rows["length"] = starts, lengths
                 rows["gain"] = normalize_gains(batch[: len(starts)], settings["normalize"], sample_rate=rate,
                                                peak_dbfs=settings["peak_dbfs"], lufs=settings["loudness_lufs"])  # fmt: skip
                 table.append(rows)
                 starts.clear()
+                lengths.clear()
 
         for row in read_tsv(converted["rejects"]):
             reject({"file": row["file"], "reason": f"convert: {row['reason']}"})
@@ -137,22 +163,28 @@ def segment_shard(
                 )
             stats["items"] += 1
             stats["input_seconds"] += length / rate
-            if length < clip:
+            if length < clip and not one_shots:  # a one-shot shorter than a clip is padded with silence
                 reject({"file": row["file"], "reason": f"shorter than one clip ({length / rate:.2f} s)"})
                 stats["too_short"] += 1
                 continue
             item = samples_to_float32(data[start : start + length])
-            offsets, levels = clip_levels(item, clip, hop)
+            if one_shots:
+                offsets, spans, levels = onset_clip_levels(item, settings)
+            else:
+                (offsets, levels), spans = clip_levels(item, clip, hop), None
             keep = levels >= floor
             stats["silent_clips"] += int(offsets.size - keep.sum())
             if not keep.any():
-                reject({"file": row["file"], "reason":
-                        f"silent: all {offsets.size} clips below {floor:g} dBFS (loudest {float(np.max(levels)):.1f} dBFS)"})  # fmt: skip
+                reason = (f"silent: all {offsets.size} clips below {floor:g} dBFS (loudest {float(np.max(levels)):.1f} dBFS)"
+                          if offsets.size else "no onsets found (no hit rises above the silence)")  # fmt: skip
+                reject({"file": row["file"], "reason": reason})
                 stats["all_silent"] += 1
                 continue
-            for offset, level in zip(offsets[keep].tolist(), levels[keep].tolist()):
-                batch[len(starts)] = item[offset : offset + clip]
+            taken = spans[keep].tolist() if one_shots else [clip] * int(keep.sum())
+            for offset, span, level in zip(offsets[keep].tolist(), taken, levels[keep].tolist()):
+                place_clip(batch[len(starts)], item[offset : offset + span], fade)
                 starts.append(start + offset)
+                lengths.append(span)
                 manifest({"file": row["file"], "offset_s": round(offset / rate, 6), "level_dbfs": f"{level:.2f}",
                           "license": row.get("license", ""), "label": row.get("label", "")})  # fmt: skip
                 stats["clips"] += 1
@@ -224,7 +256,7 @@ def index_dataset(
          "sha256": shard["info"]["sha256"]}
         for entry in layout for shard in entry["shards"]
     ]  # fmt: skip
-    total = write_clip_set(out_clips, out_index, shards, clip, rate)
+    total = write_clip_set(out_clips, out_index, shards, clip, rate, settings["fade_samples"])
     _remove_stale_shards(layout)
     per_label = _join_tables(layout, out_manifest, out_rejects)
     label_warnings = label_balance_warnings(per_label)
