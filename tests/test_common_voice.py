@@ -208,7 +208,8 @@ def test_labels_from_a_column_with_the_source_label_for_empty_cells(release, tmp
     assert [row["label"] for row in rows] == expected
     assert "unknown" in expected and len(set(expected)) >= 3  # the fixture has empty and several genders
     download(source(release.path, labels="gender"), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv")
-    assert [row["label"] for row in read_tsv(raw / "items.tsv")] == [r["gender"] for r in release.splits["validated"]]
+    genders = [r["gender"] for r in release.splits["validated"]]
+    assert [row["label"] for row in read_tsv(raw / "items.tsv")] == genders
 
 
 # -- hostile archives: nothing leaves the cache folder, every refusal is recorded -------------------

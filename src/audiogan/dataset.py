@@ -43,7 +43,8 @@ FORMAT = "audiogan-clips/1"
 # `length`: samples of the clip taken from the shard (less than clip_samples for a one-shot cut
 # before the next hit: the rest is faded out and silent, see `place_clip`).
 INDEX_DTYPE = np.dtype([("shard", "<u4"), ("start", "<i8"), ("gain", "<f4"), ("length", "<u4")])
-SHARD_CLIPS_DTYPE = np.dtype([("start", "<i8"), ("gain", "<f4"), ("length", "<u4")])  # one shard's clips (segment stage)
+# One shard's clips (the segment stage's table).
+SHARD_CLIPS_DTYPE = np.dtype([("start", "<i8"), ("gain", "<f4"), ("length", "<u4")])
 _HASH_BLOCK = 1 << 22
 
 
@@ -125,7 +126,8 @@ class ClipSet:
         if rows.size and (rows.min() < -len(self) or rows.max() >= len(self)):
             raise IndexError(f"clip index out of range for {len(self)} clips")
         entries = self.index[rows]
-        lengths = entries["length"].tolist() if "length" in entries.dtype.names else [self.clip_samples] * len(rows)
+        full = [self.clip_samples] * len(rows)  # an index written before clips had lengths
+        lengths = entries["length"].tolist() if "length" in entries.dtype.names else full
         out = np.empty((len(rows), self.clip_samples), np.float32)
         for i, (shard, start, gain, length) in enumerate(zip(entries["shard"].tolist(), entries["start"].tolist(),
                                                              entries["gain"].tolist(), lengths)):  # fmt: skip
@@ -182,7 +184,8 @@ def clip_labels(manifest: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
         ids.append(numbers.setdefault(label, len(numbers)) if label else -1)
     names = sorted(numbers)
     rank = {name: number for number, name in enumerate(names)}
-    remap = np.array([rank[name] for name in numbers] + [-1], np.int64)  # in order of first sight; -1 stays -1
+    # `numbers` are in order of first sight; the appended -1 keeps "no label" at -1.
+    remap = np.array([rank[name] for name in numbers] + [-1], np.int64)
     return remap[np.asarray(ids, np.int64)], names
 
 

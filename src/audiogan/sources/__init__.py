@@ -73,8 +73,9 @@ def apply_labels(source: dict[str, Any], result: FetchResult) -> None:
         elif not label and derive:
             label = str(item.extra.get(derive) or "")
         if label and not pattern.fullmatch(label):
-            result.failures.append((item.file, f"label {printable_name(label)!r} (from `labels: {derive}`) is not a "
-                                               f"valid label: letters, digits, '_', '.', '-', '+', at most 64"))
+            reason = (f"label {printable_name(label)!r} (from `labels: {derive}`) is not a valid label: "
+                      "a letter or digit, then letters, digits, '_', '.', '-', '+', at most 64")
+            result.failures.append((item.file, reason))
             continue
         item.extra["label"] = label or fixed
         kept.append(item)
