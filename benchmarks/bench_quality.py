@@ -98,7 +98,7 @@ def make_dataset(folder: str | os.PathLike, count: int, seed: int) -> Path:
          "license": LICENSE, LABEL_COLUMN: label}
         for i, (clip, label) in enumerate(zip(clips, labels))
     ]
-    write_tsv(folder / "manifest.tsv", rows, (*MANIFEST_COLUMNS, LABEL_COLUMN))
+    write_tsv(folder / "manifest.tsv", rows, MANIFEST_COLUMNS)  # the dataset manifest, `label` included
     summary = {
         "audio": {"sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES, "clip_seconds": CLIP_SAMPLES / SAMPLE_RATE},
         "clips": count,

@@ -51,19 +51,21 @@ def dominant_frequency(audio: np.ndarray, rate: int) -> float:
 
 
 def write_shard(folder: Path, name: str, items: dict[str, np.ndarray], license_: str = "CC0-1.0",
-                rejects: list[tuple[str, str]] = ()) -> dict[str, str]:  # fmt: skip
-    """Write a converted shard (.npy + index + rejects) as the convert stage would; return its layout entry."""
+                rejects: list[tuple[str, str]] = (), labels: dict[str, str] | None = None) -> dict[str, str]:  # fmt: skip
+    """Write a converted shard (.npy + index + rejects) as the convert stage would; return its layout
+    entry. `labels`: file -> label (others unlabelled)."""
     folder.mkdir(parents=True, exist_ok=True)
     pieces, index, start = [], [], 0
     for file, audio in items.items():
         audio = np.asarray(audio, dtype=np.float32)
         pieces.append(audio)
-        index.append({"file": file, "license": license_, "start": start, "length": audio.size})
+        index.append({"file": file, "license": license_, "start": start, "length": audio.size,
+                      "label": (labels or {}).get(file, "")})  # fmt: skip
         start += audio.size
     paths = {key: str(folder / f"{name}{suffix}") for key, suffix in
              (("audio", ".npy"), ("index", ".tsv"), ("rejects", ".rejects.tsv"))}  # fmt: skip
     np.save(paths["audio"], np.concatenate(pieces) if pieces else np.zeros(0, np.float32))
-    write_tsv(paths["index"], index, ("file", "license", "start", "length"))
+    write_tsv(paths["index"], index, ("file", "license", "start", "length", "label"))
     write_tsv(paths["rejects"], [{"file": f, "reason": r} for f, r in rejects], ("file", "reason"))
     return paths
 

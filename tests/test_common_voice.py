@@ -199,6 +199,20 @@ def test_download_writes_items_tsv_and_convert_reads_it(release, tmp_path):
     assert float(np.abs(audio).max()) > 0.05
 
 
+def test_labels_from_a_column_with_the_source_label_for_empty_cells(release, tmp_path):
+    """Issue 10: `labels: gender` labels each clip by its gender cell; an empty cell takes `label`."""
+    raw = tmp_path / "raw"
+    download(source(release.path, labels="gender", label="unknown"), tmp_path / "cache", raw / "items.tsv",
+             raw / "failures.tsv")  # fmt: skip
+    rows = read_tsv(raw / "items.tsv")
+    expected = [row["gender"] or "unknown" for row in release.splits["validated"]]
+    assert [row["label"] for row in rows] == expected
+    assert "unknown" in expected and len(set(expected)) >= 3  # the fixture has empty and several genders
+    download(source(release.path, labels="gender"), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv")
+    genders = [r["gender"] for r in release.splits["validated"]]
+    assert [row["label"] for row in read_tsv(raw / "items.tsv")] == genders
+
+
 # -- hostile archives: nothing leaves the cache folder, every refusal is recorded -------------------
 
 

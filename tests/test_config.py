@@ -79,6 +79,16 @@ def test_paper_preset_overrides_validate():
             {"sources": [{"name": "a", "kind": "demo"}, {"name": "a", "kind": "demo"}]},
             ["sources", "unique", "a"],
         ),
+        # Issue 10: labels
+        ({"sources": [{"name": "x", "kind": "demo", "label": ""}]}, ["sources[0](x).label", "does not match"]),
+        ({"sources": [{"name": "x", "kind": "demo", "label": "../up"}]}, ["sources[0](x).label", "does not match"]),
+        ({"sources": [{"name": "x", "kind": "demo", "label": 3}]}, ["sources[0](x).label", "not of type 'string'"]),
+        ({"sources": [{"name": "x", "kind": "demo", "labels": "folders"}]}, ["sources[0](x)", "'labels'"]),
+        ({"sources": [{"name": "y", "kind": "youtube", "urls": ["u"], "labels": "folders"}]}, ["sources[0](y)", "'labels'"]),
+        ({"sources": [{"name": "c", "kind": "common_voice", "archive": "a.tar.gz", "labels": "folders"}]},
+         ["sources[0](c).labels", "'gender'"]),
+        ({"audio": {"segment": "beats"}}, ["audio.segment", "'fixed', 'onsets'"]),
+        ({"audio": {"onset_min_gap_seconds": 0}}, ["audio.onset_min_gap_seconds"]),
     ],
 )
 def test_errors_name_the_key_and_allowed_values(patch, expected):

@@ -83,7 +83,7 @@ def test_empty_listing_writes_valid_empty_outputs(tmp_path):
     audio, index, rejects = run(table, tmp_path, dtype="int16", name="shard_9")
     assert audio.shape == (0,) and audio.dtype == np.int16
     assert index == [] and rejects == []
-    assert (tmp_path / "out" / "shard_9.tsv").read_text() == "file\tlicense\tstart\tlength\n"
+    assert (tmp_path / "out" / "shard_9.tsv").read_text() == "file\tlicense\tstart\tlength\tlabel\n"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "shard_9.npy", "shard_9.rejects.tsv", "shard_9.tsv"]  # fmt: skip
 

@@ -36,7 +36,7 @@ def write_set(tmp_path, shards_audio, starts_per_shard, gains_per_shard, clip):
     for k, (audio, starts, gains) in enumerate(zip(shards_audio, starts_per_shard, gains_per_shard)):
         np.save(tmp_path / f"shard_{k}.npy", audio)
         table = np.empty(len(starts), SHARD_CLIPS_DTYPE)
-        table["start"], table["gain"] = starts, gains
+        table["start"], table["gain"], table["length"] = starts, gains, clip
         np.save(tmp_path / f"shard_{k}.clips.npy", table)
         shards.append({"audio": str(tmp_path / f"shard_{k}.npy"), "clips": str(tmp_path / f"shard_{k}.clips.npy"),
                        "samples": len(audio), "sha256": f"hash{k}"})  # fmt: skip

@@ -1,6 +1,7 @@
 """The demo source: deterministic synthesized drum loops in rotating formats, cached by params, and
 labelled one-shots (as files for the workflow, as arrays for the quality benchmark)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from audiogan.config import ConfigError, source_defaults, validate_config
+from audiogan.dataset import clip_labels, open_clips
 from audiogan.features import log_mel_spectrogram
 from audiogan.loudness import peak_dbfs, rms_dbfs
 from audiogan.sources import demo as demo_module
@@ -249,6 +251,15 @@ def test_oneshots_run_through_the_data_stages(tmp_path):
     manifest = read_tsv(workdir / "results" / "dataset" / "manifest.tsv")
     assert sorted(row["file"] for row in manifest) == sorted(row["file"] for row in items)  # one clip per hit
     assert all(float(row["offset_s"]) == 0.0 for row in manifest)
-    clips = np.asarray(open_clips(workdir / "results" / "dataset" / "clips.json")[:])
+    # Issue 10: the label travels items.tsv -> listings -> converted index -> segment -> dataset manifest.
+    label_of = {row["file"]: row["label"] for row in items}
+    assert [row["label"] for row in manifest] == [label_of[row["file"]] for row in manifest]
+    summary = json.loads((workdir / "results" / "dataset" / "summary.json").read_text())
+    assert summary["clips_per_label"] == {label: 2 for label in ONESHOT_LABELS}
+    assert any("has only 2 clips" in warning for warning in summary["warnings"])  # 2 < 8: tiny classes
+    ids, names = clip_labels(workdir / "results" / "dataset" / "manifest.tsv")
+    assert names == sorted(ONESHOT_LABELS) and [names[i] for i in ids] == [row["label"] for row in manifest]
+    clips = open_clips(workdir / "results" / "dataset" / "clips.json")
     assert clips.shape == (12, 16000)
+    clips = clips[:]
     assert (np.abs(clips[:, : round(0.004 * 16000)]).max(axis=1) > 0.05).all()  # each clip starts on its hit

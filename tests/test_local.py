@@ -143,3 +143,85 @@ def test_broken_link_and_non_utf8_name_are_recorded_not_crashing(tmp_path):
     # The fingerprint takes such names too, and sees a file with one added.
     os.rename(write_file(root / "tmp.wav", tone(0.5, 8000), 8000), root / os.fsdecode(b"\xff.wav"))
     assert folder_fingerprint(root) != fingerprint
+
+
+def test_labels_from_sub_folders_and_the_source_label(tmp_path):
+    """Issue 10: `labels: folders` labels by first-level sub-folder; top-level files get `label`."""
+    root = tmp_path / "kit"
+    for name in ("kick/a.wav", "kick/deeper/b.wav", "snare/c.wav", "top.wav", "bad name/d.wav"):
+        write_file(root / name, tone(0.1, 8000), 8000)
+    raw = tmp_path / "raw"
+    download(local(root, labels="folders", label="misc"), tmp_path / "cache", raw / "items.tsv",
+             raw / "failures.tsv", raw / "shards", raw / "shards.tsv")  # fmt: skip
+    rows = read_tsv(raw / "items.tsv")
+    assert {row["file"]: row["label"] for row in rows} == {
+        "kick/a.wav": "kick", "kick/deeper/b.wav": "kick", "snare/c.wav": "snare", "top.wav": "misc"}  # fmt: skip
+    [(file, reason)] = [(r["file"], r["reason"]) for r in read_tsv(raw / "failures.tsv")]
+    assert file == "bad name/d.wav" and "'bad name'" in reason and "not a valid label" in reason
+    listed = [row for listing in sorted((raw / "shards").glob("shard_*.tsv")) for row in read_tsv(listing)]
+    assert sorted((row["file"], row["label"]) for row in listed) == sorted((r["file"], r["label"]) for r in rows)
+
+    download(local(root, labels="folders"), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv")
+    assert {row["file"]: row["label"] for row in read_tsv(raw / "items.tsv")}["top.wav"] == ""
+
+
+def test_a_label_keeps_shards_and_an_unlabelled_source_keeps_its_listings(tmp_path):
+    """Shard membership follows the file name alone; without any label the rows have no label column."""
+    root = tmp_path / "kit"
+    for n in range(12):
+        write_file(root / f"f{n}.wav", tone(0.1, 8000), 8000)
+
+    def shards(tag, **extra):
+        raw = tmp_path / tag
+        download(local(root, **extra), tmp_path / "cache", raw / "items.tsv", raw / "failures.tsv",
+                 raw / "shards", raw / "shards.tsv", shard_bytes=3000)  # fmt: skip
+        return {p.name: [r["file"] for r in read_tsv(p)] for p in (raw / "shards").glob("shard_*.tsv")}, raw
+
+    plain, raw = shards("plain")
+    labelled, labelled_raw = shards("labelled", label="hits")
+    assert len(plain) > 1 and plain == labelled
+    assert "label" not in read_tsv(raw / "items.tsv")[0]
+    assert {r["label"] for r in read_tsv(labelled_raw / "items.tsv")} == {"hits"}
+
+
+@pytest.mark.slow
+def test_two_folders_become_a_labelled_one_shot_dataset(tmp_path):
+    """Issue 10 end to end: kick/ and snare/ folders of short takes (two hits each) -> a dataset of
+    one-shot clips labelled by folder, starting on their hits."""
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    from audiogan.dataset import clip_labels, open_clips
+    from audiogan.sources.demo import ONESHOT_LABELS, SAMPLE_RATE, synthesize_oneshot
+    from workflow_helpers import copy_workflow, snakemake, write_config
+
+    kit = tmp_path / "kit"
+    second_hit = {}  # file -> where its second take starts (s)
+    for label in ("kick", "snare"):
+        first = ONESHOT_LABELS.index(label)
+        for take in range(4):
+            hits = [synthesize_oneshot(0, first + len(ONESHOT_LABELS) * (2 * take + k))[0] for k in range(2)]
+            gap = np.zeros(int(0.3 * SAMPLE_RATE), np.float32)
+            (kit / label).mkdir(parents=True, exist_ok=True)
+            sf.write(kit / label / f"take{take}.wav", np.concatenate([hits[0], gap, hits[1]]), SAMPLE_RATE)
+            second_hit[f"{label}/take{take}.wav"] = (len(hits[0]) + len(gap)) / SAMPLE_RATE
+    workdir = copy_workflow(tmp_path / "repo")
+    write_config(workdir, {"sources": [{"name": "kit", "kind": "local", "path": str(kit), "labels": "folders"}],
+                           "audio": {"clip_seconds": 0.5, "segment": "onsets"}})  # fmt: skip
+    snakemake(workdir, "--cores", "1", "results/dataset/manifest.tsv")
+    manifest = read_tsv(workdir / "results" / "dataset" / "manifest.tsv")
+    summary = json.loads((workdir / "results" / "dataset" / "summary.json").read_text())
+    counts = summary["clips_per_label"]
+    assert set(counts) == {"kick", "snare"} and min(counts.values()) >= 8 and summary["warnings"] == []
+    assert all(row["label"] == row["file"].split("/")[0] for row in manifest)
+    for file, when in second_hit.items():
+        starts = [float(row["offset_s"]) for row in manifest if row["file"] == file]
+        assert starts[0] == 0.0  # the first hit starts within the pre-roll of the file's start
+        # A clip starts within 5 ms of the second hit (its own silent lead-in of up to 2 ms included).
+        assert min(abs(start + 0.005 - when) for start in starts) < 0.005, (file, starts, when)
+    ids, names = clip_labels(workdir / "results" / "dataset" / "manifest.tsv")
+    clips = open_clips(workdir / "results" / "dataset" / "clips.json")
+    assert names == ["kick", "snare"] and len(ids) == len(clips) == len(manifest) == sum(counts.values())
+    assert [names[i] for i in ids] == [row["label"] for row in manifest]

@@ -14,7 +14,7 @@ from audiogan.loudness import (
     peak_normalize,
     rms_dbfs,
 )
-from audiogan.dataset import open_clips
+from audiogan.dataset import clip_labels, open_clips
 from audiogan.segment import DatasetError, clip_levels, index_dataset, segment_shard
 from audiogan.tsv import read_tsv
 
@@ -214,3 +214,101 @@ def test_inconsistent_shard_index_is_reported(tmp_path):
         handle.write("ghost.wav\t\t16000\t99999\n")
     with pytest.raises(DatasetError, match="ghost.wav"):
         build(tmp_path, layout)
+
+
+def test_labels_reach_the_manifest_summary_and_clip_labels(tmp_path, caplog):
+    """Issue 10: each clip carries its item's label; the summary counts them and warns about tiny ones."""
+    items = {f"{label}_{n}.wav": tone(2.0, RATE) for label, n in [("snare", 0), ("kick", 0), ("kick", 1)]}
+    items["loose.wav"] = tone(2.0, RATE)
+    labels = {file: file.split("_")[0] for file in items if "_" in file}
+    layout = [{"name": "kit", "shards": [write_shard(tmp_path / "kit", "shard_0", items, labels=labels)],
+               "failures": write_failures(tmp_path / "kit" / "failures.tsv", [])}]  # fmt: skip
+    clips, manifest, _, summary = build(tmp_path, layout)
+    assert len(manifest) == len(clips) == 4 * 3  # 3 clips of 1 s every 0.5 s in each 2 s item
+    assert [row["label"] for row in manifest] == [labels.get(row["file"], "") for row in manifest]
+    assert summary["clips_per_label"] == {"kick": 6, "snare": 3} and summary["unlabelled_clips"] == 3
+    assert any("'kick' has only 6 clips" in w for w in summary["warnings"])
+    assert any("'snare' has only 3 clips" in w for w in summary["warnings"])
+    assert any("3 clips have no label" in w for w in summary["warnings"])
+    assert "'snare' has only 3 clips" in caplog.text
+    ids, names = clip_labels(tmp_path / "dataset" / "manifest.tsv")
+    assert names == ["kick", "snare"] and ids.dtype == np.int64
+    assert [names[i] if i >= 0 else "" for i in ids] == [row["label"] for row in manifest]
+
+
+def test_unlabelled_dataset_has_an_empty_label_column_and_no_warnings(tmp_path):
+    layout = [entry(tmp_path, "a", [({"x.wav": tone(2.0, RATE)}, [])])]
+    clips, manifest, _, summary = build(tmp_path, layout)
+    assert {row["label"] for row in manifest} == {""}
+    assert summary["clips_per_label"] == {} and summary["warnings"] == [] and summary["unlabelled_clips"] == 3
+    ids, names = clip_labels(tmp_path / "dataset" / "manifest.tsv")
+    assert names == [] and ids.tolist() == [-1, -1, -1]
+
+
+# -- one-shots (issue 10): audio.segment: onsets ---------------------------------------------------
+
+ONSETS = {"segment": "onsets", "clip_seconds": 0.5, "onset_min_gap_seconds": 0.05,
+          "onset_pre_roll_seconds": 0.005, "onset_fade_seconds": 0.01}  # fmt: skip
+
+
+def hits_at(times, seconds, rate=RATE, decay=0.03):
+    """Silence with a decaying noise burst starting at each of `times` (seconds)."""
+    rng = np.random.default_rng(1)
+    audio = np.zeros(int(round(seconds * rate)), np.float32)
+    length = int(0.2 * rate)
+    envelope = np.exp(-np.arange(length) / (decay * rate)).astype(np.float32)
+    for when in times:
+        start = int(round(when * rate))
+        piece = (rng.uniform(-0.8, 0.8, length) * envelope)[: len(audio) - start]
+        audio[start : start + len(piece)] += piece
+    return audio
+
+
+def test_onset_clips_start_just_before_each_hit_and_fade_out(tmp_path):
+    # 1.27 s is 20 ms after 1.25 s: closer than the gap, so merged into it.
+    times, seconds = [0.3, 0.9, 1.25, 1.27, 2.0], 2.2
+    layout = [entry(tmp_path, "hits", [({"hits.wav": hits_at(times, seconds)}, [])])]
+    clips, manifest, rejects, summary = build(tmp_path, layout, **ONSETS)
+    clip, pre = int(0.5 * RATE), int(0.005 * RATE)
+    starts = np.array([float(row["offset_s"]) for row in manifest])
+    expected = np.array([0.3, 0.9, 1.25, 2.0]) - 0.005
+    assert starts.shape == expected.shape and np.abs(starts - expected).max() < 0.002  # within 2 ms
+    assert rejects == [] and summary["clips"] == 4 and summary["audio"]["segment"] == "onsets"
+    rows = clips[:]
+    assert (np.abs(rows[:, : pre // 2]).max(axis=1) < 0.01).all()  # silence just before the hit ...
+    assert (np.abs(rows[:, pre : pre + int(0.005 * RATE)]).max(axis=1) > 0.2).all()  # ... then the hit
+    # The clip at 0.9 s ends where the next (1.25 s) starts, faded out; silence after.
+    span = int(round((expected[2] - expected[1]) * RATE))
+    assert np.abs(rows[1, span - 2 : span]).max() < 0.02 and not rows[1, span:].any()
+    # The last hit: the item ends 0.2 s after it, the rest of the 0.5 s clip is silence.
+    tail = int(round((seconds - expected[3]) * RATE))
+    assert not rows[3, tail:].any() and np.abs(rows[3, :tail]).max() > 0.2
+    assert clips.shape == (4, clip)
+
+
+def test_onsets_item_shorter_than_a_clip_is_padded_and_silence_is_rejected(tmp_path):
+    layout = [entry(tmp_path, "hits", [({"short.wav": hits_at([0.05], 0.25), "silent.wav": np.zeros(RATE)}, [])])]
+    clips, manifest, rejects, summary = build(tmp_path, layout, **ONSETS)
+    assert [row["file"] for row in manifest] == ["short.wav"] and len(clips) == 1
+    assert [(r["file"], r["reason"]) for r in rejects] == [("silent.wav", "no onsets found (no hit rises above the silence)")]
+    assert summary["rejected"]["too_short"] == 0
+
+
+def test_onset_clips_of_a_demo_drum_loop_start_on_its_hits(tmp_path):
+    """On a synthesized drum loop, clips start within 5 ms (plus the pre-roll) of the known hit times."""
+    from audiogan.sources.demo import SAMPLE_RATE, synthesize_track, track_hits
+
+    seconds, gap = 6.0, 0.05
+    audio = synthesize_track(0, 2, seconds, seconds).mean(axis=1)
+    known = np.array(sorted(t for part in track_hits(0, 2, seconds, seconds).values() for t, _ in part))
+    layout = [entry(tmp_path, "loop", [({"loop.wav": audio}, [])])]
+    clips, manifest, _, _ = build(tmp_path, layout, **{**ONSETS, "sample_rate": SAMPLE_RATE})
+    onsets = np.array([float(row["offset_s"]) for row in manifest]) + 0.005
+    error = np.abs(onsets[:, None] - known[None, :]).min(axis=1)
+    merged: list[float] = []  # hits closer than the gap to the last kept one count once
+    for when in known[known < seconds - 0.1]:  # the arrangement runs past the rendered length
+        if not merged or when - merged[-1] >= gap:
+            merged.append(when)
+    assert len(onsets) >= 0.8 * len(merged)  # recall (bench_onsets: 0.8 to 1.0)
+    assert (error < 0.005).mean() >= 0.95  # precision: clips start on hits
+    assert np.all(np.diff(onsets) >= gap - 1e-3)  # hits closer than the gap were merged

@@ -3,7 +3,7 @@
 A shard's items are listed by the download stage (`results/raw/<source>/shards/shard_<id>.tsv`,
 see audiogan.sharding). Their audio is written end to end into one 1-D `.npy` (16-bit PCM by
 default, see audiogan.dataset for the exact scaling; float32 with `convert.dtype: float32`) with
-an index (file, license, start, length), so that the segment stage reads a few large arrays
+an index (file, license, start, length, label), so that the segment stage reads a few large arrays
 instead of thousands of small files. Items are decoded and appended one at a time: memory is one
 item's audio, whatever the shard's size. Files that cannot be decoded are recorded in the rejects
 table and the run goes on.
@@ -22,7 +22,7 @@ from .tsv import read_tsv, write_tsv
 
 log = logging.getLogger(__name__)
 
-INDEX_COLUMNS = ("file", "license", "start", "length")
+INDEX_COLUMNS = ("file", "license", "start", "length", "label")
 REJECT_COLUMNS = ("file", "reason")
 _PROGRESS_EVERY_S = 10.0
 
@@ -54,7 +54,8 @@ def convert_shard(
                 log.warning("rejected %s: %s", item["file"], reason)
                 continue
             start = audio_out.append(encode_samples(audio, dtype))
-            index.append({"file": item["file"], "license": item.get("license", ""), "start": start, "length": audio.size})
+            index.append({"file": item["file"], "license": item.get("license", ""), "start": start, "length": audio.size,
+                          "label": item.get("label", "")})  # fmt: skip
             del audio
             now = time.monotonic()
             if now - last_report >= _PROGRESS_EVERY_S:

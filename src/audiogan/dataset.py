@@ -13,7 +13,11 @@ The dataset is not a second copy of the audio. The segment stage writes, per con
 start of every kept clip and its normalization gain; `results/dataset/clips.json` lists the
 converted shards and `clip_index.npy` (one row per clip: shard number, start sample, gain). A clip
 is read as `clip(samples_to_float32(shard[start:start + clip_samples]) * gain, -1, 1)`, which is
-exactly what the normalization (`audiogan.loudness.normalize`) computes, for every mode.
+exactly what the normalization (`audiogan.loudness.normalize`) computes, for every mode. One-shot
+clips (`audio.segment: onsets`) take `length` samples, fade out over the last `fade_samples` of
+them and are silent after (`place_clip`), as the segment stage planned them.
+
+`clip_labels(manifest.tsv)` gives each clip's label as an integer id and the label names.
 
 `open_clips(path)` accepts that `clips.json` or a plain 2-D `.npy` of clips (int16 or float32,
 used by tests and the command line), and returns something indexed like an array of rows;
@@ -34,12 +38,16 @@ import numpy as np
 from .atomic import atomic_write_text
 from .jobs import ExpectedError
 from .npyfile import npy_appender
+from .tsv import read_tsv_rows
 
 PCM_SCALE = 32767.0
 DTYPES = {"int16": np.int16, "float32": np.float32}  # convert.dtype -> stored sample type
 FORMAT = "audiogan-clips/1"
-INDEX_DTYPE = np.dtype([("shard", "<u4"), ("start", "<i8"), ("gain", "<f4")])
-SHARD_CLIPS_DTYPE = np.dtype([("start", "<i8"), ("gain", "<f4")])  # one shard's clips (segment stage)
+# `length`: samples of the clip taken from the shard (less than clip_samples for a one-shot cut
+# before the next hit: the rest is faded out and silent, see `place_clip`).
+INDEX_DTYPE = np.dtype([("shard", "<u4"), ("start", "<i8"), ("gain", "<f4"), ("length", "<u4")])
+# One shard's clips (the segment stage's table).
+SHARD_CLIPS_DTYPE = np.dtype([("start", "<i8"), ("gain", "<f4"), ("length", "<u4")])
 _HASH_BLOCK = 1 << 22
 
 
@@ -91,6 +99,17 @@ def read_summary(summary_path: str | os.PathLike) -> dict[str, Any]:
     return summary
 
 
+def place_clip(out: np.ndarray, samples: np.ndarray, fade_samples: int = 0) -> None:
+    """Fill the clip row `out` with `samples` (stored or float), their last `fade_samples` faded out
+    linearly to zero, and silence after them: how every clip is made, when planned and when read."""
+    length = min(len(samples), len(out))
+    out[:length] = samples_to_float32(samples[:length])
+    out[length:] = 0.0
+    ramp = min(int(fade_samples), length)
+    if ramp:
+        out[length - ramp : length] *= np.linspace(1.0, 0.0, ramp, dtype=np.float32)
+
+
 class ClipSet:
     """The clips of `clips.json`: rows of normalized float32 audio read from the converted shards.
 
@@ -101,6 +120,7 @@ class ClipSet:
     def __init__(self, path: Path, meta: dict[str, Any], index: np.ndarray, shards: list[np.ndarray]):
         self.path, self.meta, self.index, self.shards = path, meta, index, shards
         self.clip_samples = int(meta["clip_samples"])
+        self.fade_samples = int(meta.get("fade_samples", 0))
         self.shape = (len(index), self.clip_samples)
         self.dtype = np.dtype(np.float32)
         self.ndim = 2
@@ -129,10 +149,12 @@ class ClipSet:
         if rows.size and (rows.min() < -len(self) or rows.max() >= len(self)):
             raise IndexError(f"clip index out of range for {len(self)} clips")
         entries = self.index[rows]
+        full = [self.clip_samples] * len(rows)  # an index written before clips had lengths
+        lengths = entries["length"].tolist() if "length" in entries.dtype.names else full
         out = np.empty((len(rows), self.clip_samples), np.float32)
-        for i, (shard, start, gain) in enumerate(zip(entries["shard"].tolist(), entries["start"].tolist(),
-                                                     entries["gain"].tolist())):  # fmt: skip
-            out[i] = samples_to_float32(self.shards[shard][start : start + self.clip_samples])
+        for i, (shard, start, gain, length) in enumerate(zip(entries["shard"].tolist(), entries["start"].tolist(),
+                                                             entries["gain"].tolist(), lengths)):  # fmt: skip
+            place_clip(out[i], self.shards[shard][start : start + length], self.fade_samples)
             out[i] *= np.float32(gain)
         return np.clip(out, -1.0, 1.0, out=out)
 
@@ -171,6 +193,25 @@ def _open_clip_set(path: Path) -> ClipSet:
     return ClipSet(path, meta, index, shards)
 
 
+def clip_labels(manifest: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """Each clip's label as an integer, from the dataset's `manifest.tsv` (row i is clip i).
+
+    Returns `(ids, names)`: `ids` int64 `[n_clips]`, an index into `names`, or -1 for a clip
+    without a label; `names` the distinct labels sorted, so the same labels always get the same
+    ids. Streams the manifest (memory: the ids).
+    """
+    ids: list[int] = []
+    numbers: dict[str, int] = {}
+    for row in read_tsv_rows(manifest):
+        label = row.get("label") or ""
+        ids.append(numbers.setdefault(label, len(numbers)) if label else -1)
+    names = sorted(numbers)
+    rank = {name: number for number, name in enumerate(names)}
+    # `numbers` are in order of first sight; the appended -1 keeps "no label" at -1.
+    remap = np.array([rank[name] for name in numbers] + [-1], np.int64)
+    return remap[np.asarray(ids, np.int64)], names
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -185,11 +226,13 @@ def write_clip_set(
     shards: Iterable[dict[str, Any]],
     clip_samples: int,
     sample_rate: int,
+    fade_samples: int = 0,
 ) -> int:
     """Index the shards' clips as one dataset; returns the number of clips.
 
     `shards`: per converted shard, `audio` (its .npy), `clips` (the segment stage's table of
-    starts and gains) and `sha256` and `samples` of the audio. Memory: one shard's table at a time.
+    starts, gains and lengths) and `sha256` and `samples` of the audio. `fade_samples`: the fade-out
+    at the end of each clip's audio (one-shots; 0 for fixed clips). Memory: one shard's table at a time.
     """
     out_json, out_index = Path(out_json), Path(out_index)
     listed = []
@@ -198,6 +241,7 @@ def write_clip_set(
             table = np.load(shard["clips"], mmap_mode="r")
             rows = np.empty(len(table), INDEX_DTYPE)
             rows["shard"], rows["start"], rows["gain"] = number, table["start"], table["gain"]
+            rows["length"] = table["length"] if "length" in table.dtype.names else clip_samples
             index.append(rows)
             listed.append({
                 "audio": os.path.relpath(shard["audio"], out_json.parent),
@@ -206,6 +250,7 @@ def write_clip_set(
         total = index.rows
     meta = {
         "format": FORMAT, "clips": total, "clip_samples": int(clip_samples), "sample_rate": int(sample_rate),
+        "fade_samples": int(fade_samples),
         "index": os.path.relpath(out_index, out_json.parent), "shards": listed,
     }  # fmt: skip
     atomic_write_text(out_json, json.dumps(meta, indent=1) + "\n")

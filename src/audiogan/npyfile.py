@@ -43,7 +43,7 @@ def write_rows(handle: BinaryIO, rows: np.ndarray, dtype=np.float32) -> None:
 
 
 # Room for any shape of up to two 19-digit dimensions, so the header can be rewritten in place.
-_GROWING_HEADER_BYTES = 128
+_GROWING_HEADER_BYTES = 256  # room for a structured dtype (the clip index has 4 fields) and a large shape
 
 
 class GrowingNpy:

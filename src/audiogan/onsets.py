@@ -151,6 +151,20 @@ def detect_onsets(audio: np.ndarray, sample_rate: int, min_gap_s: float) -> np.n
     return np.asarray(onsets, dtype=np.int64)
 
 
+def onset_spans(
+    audio: np.ndarray, sample_rate: int, clip_samples: int, min_gap_s: float, pre_roll_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and length (samples, int64) of one clip per detected onset: from `pre_roll_s` before
+    the onset (at 0 at the latest) until the next clip starts or `clip_samples` are taken."""
+    if clip_samples < 1 or pre_roll_s < 0:
+        raise ValueError(f"need clip_samples >= 1 and pre_roll_s >= 0; got {clip_samples}, {pre_roll_s}")
+    onsets = detect_onsets(audio, sample_rate, min_gap_s)
+    starts = np.maximum(onsets - round(pre_roll_s * sample_rate), 0)
+    lengths = np.minimum(np.append(starts[1:], len(audio)), starts + clip_samples) - starts
+    keep = lengths > 0  # a gap shorter than the pre-roll can put two starts at 0
+    return starts[keep].astype(np.int64), lengths[keep].astype(np.int64)
+
+
 def cut_at_onsets(
     audio: np.ndarray, sample_rate: int, clip_samples: int, min_gap_s: float, pre_roll_s: float, fade_s: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -159,19 +173,13 @@ def cut_at_onsets(
     A clip starts `pre_roll_s` before its onset (at 0 at the latest) and runs until the next clip
     starts or it is full, whichever is first; its last `fade_s` fades out, and the rest is silence.
     """
-    if clip_samples < 1 or pre_roll_s < 0 or fade_s < 0:
-        raise ValueError(f"need clip_samples >= 1, pre_roll_s >= 0, fade_s >= 0; got {clip_samples}, "
-                         f"{pre_roll_s}, {fade_s}")
+    if fade_s < 0:
+        raise ValueError(f"need fade_s >= 0; got {fade_s}")
+    from .dataset import place_clip  # the one definition of a clip's fade and padding
+
     audio = np.asarray(audio, dtype=np.float32)
-    onsets = detect_onsets(audio, sample_rate, min_gap_s)
-    starts = np.maximum(onsets - round(pre_roll_s * sample_rate), 0)
-    ends = np.minimum(np.append(starts[1:], len(audio)), starts + clip_samples)
-    fade = round(fade_s * sample_rate)
-    clips = np.zeros((len(starts), clip_samples), np.float32)
-    for clip, start, end in zip(clips, starts, ends):
-        length = int(end - start)
-        clip[:length] = audio[start:end]
-        ramp = min(fade, length)
-        if ramp:
-            clip[length - ramp : length] *= np.linspace(1.0, 0.0, ramp, dtype=np.float32)
-    return clips, starts.astype(np.int64)
+    starts, lengths = onset_spans(audio, sample_rate, clip_samples, min_gap_s, pre_roll_s)
+    clips = np.empty((len(starts), clip_samples), np.float32)
+    for clip, start, length in zip(clips, starts.tolist(), lengths.tolist()):
+        place_clip(clip, audio[start : start + length], round(fade_s * sample_rate))
+    return clips, starts

@@ -1,4 +1,8 @@
-"""The segment stage: cut converted audio into fixed clips, drop silence, compute normalization.
+"""The segment stage: cut converted audio into clips, drop silence, compute normalization.
+
+Clips are fixed slices every `hop_seconds` (`audio.segment: fixed`), or one-shots
+(`audio.segment: onsets`): one clip per detected hit (audiogan.onsets), starting a few ms before
+it, ending at the next hit or after `clip_seconds`, faded out and padded with silence.
 
 Per converted shard (`segment_shard`, one job each): every item's clip offsets and RMS levels
 (running sums of squares over blocks, every sample read once however much clips overlap); too
@@ -28,15 +32,16 @@ import numpy as np
 
 from .atomic import atomic_write_text
 from .config import section_settings
-from .dataset import SHARD_CLIPS_DTYPE, samples_to_float32, write_clip_set
+from .dataset import SHARD_CLIPS_DTYPE, place_clip, samples_to_float32, write_clip_set
 from .jobs import ExpectedError
 from .loudness import normalize_gains
 from .npyfile import npy_appender
+from .onsets import onset_spans
 from .tsv import read_tsv, tsv_writer
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ("index", "source", "file", "offset_s", "level_dbfs", "license")
+MANIFEST_COLUMNS = ("index", "source", "file", "offset_s", "level_dbfs", "license", "label")
 SHARD_MANIFEST_COLUMNS = MANIFEST_COLUMNS[2:]
 REJECT_COLUMNS = ("source", "file", "reason")
 SHARD_REJECT_COLUMNS = REJECT_COLUMNS[1:]
@@ -44,6 +49,10 @@ COUNTS = ("items", "clips", "silent_clips", "too_short", "all_silent", "convert_
 _BATCH_CLIPS = 64  # clips whose gains are computed at a time (bounds memory: 16 MB at 4 s, 16 kHz)
 _HASH_BLOCK = 1 << 22
 _STALE_NAME = re.compile(r"shard_\d+\.[a-z.]+")
+# A label with fewer clips than this, or than this share of the largest label's, is warned about:
+# a conditional model sees too few examples of it to learn it.
+TINY_CLASS_CLIPS = 8
+TINY_CLASS_SHARE = 0.05
 
 
 class DatasetError(ExpectedError, RuntimeError):
@@ -51,13 +60,16 @@ class DatasetError(ExpectedError, RuntimeError):
 
 
 def clip_settings(audio: dict[str, Any]) -> dict[str, Any]:
-    """The audio section with defaults, plus clip and hop lengths in samples (computed here only)."""
+    """The audio section with defaults, plus clip, hop and fade lengths in samples (computed here only)."""
     settings = section_settings("audio", audio)
     rate = int(settings["sample_rate"])
+    onsets = settings["segment"] == "onsets"
     return {
         **settings,
         "clip_samples": int(round(settings["clip_seconds"] * rate)),
         "hop_samples": max(1, int(round(settings["hop_seconds"] * rate))),
+        # Fixed clips are whole slices of the audio; only one-shots fade out at the end of theirs.
+        "fade_samples": int(round(settings["onset_fade_seconds"] * rate)) if onsets else 0,
     }
 
 
@@ -82,6 +94,22 @@ def clip_levels(audio: np.ndarray, clip: int, hop: int) -> tuple[np.ndarray, np.
         return offsets, 10.0 * np.log10(np.maximum(energy, 0.0) / clip)  # >= 0 despite roundoff
 
 
+def onset_clip_levels(
+    audio: np.ndarray, settings: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-shot clips of an item (`audio.segment: onsets`, audiogan.onsets): each clip's offset and
+    length in samples, and its level in dBFS: the RMS of the audio it holds (before the fade), so
+    a short hit padded with silence is not taken for silence."""
+    rate = int(settings["sample_rate"])
+    offsets, lengths = onset_spans(audio, rate, settings["clip_samples"], settings["onset_min_gap_seconds"],
+                                   settings["onset_pre_roll_seconds"])  # fmt: skip
+    # Spans do not overlap: one dot product each reads every sample at most once, no temporaries.
+    energy = np.array([float(np.dot(audio[o : o + n], audio[o : o + n])) / max(n, 1)
+                       for o, n in zip(offsets.tolist(), lengths.tolist())], np.float64)  # fmt: skip
+    with np.errstate(divide="ignore"):
+        return offsets, lengths, 10.0 * np.log10(np.maximum(energy, 0.0))
+
+
 def segment_shard(
     converted: dict[str, Any],
     audio: dict[str, Any],
@@ -98,7 +126,8 @@ def segment_shard(
     """
     settings = clip_settings(audio)
     rate, clip, hop = int(settings["sample_rate"]), settings["clip_samples"], settings["hop_samples"]
-    floor = float(settings["min_level_dbfs"])
+    floor, fade = float(settings["min_level_dbfs"]), settings["fade_samples"]
+    one_shots = settings["segment"] == "onsets"
     stats: dict[str, Any] = dict.fromkeys(COUNTS, 0)
     stats["input_seconds"] = 0.0
     began = time.monotonic()
@@ -107,6 +136,7 @@ def segment_shard(
         raise DatasetError(f"{converted['audio']}: expected 1-D converted audio, got shape {data.shape}")
     batch = np.empty((_BATCH_CLIPS, clip), np.float32)
     starts: list[int] = []
+    lengths: list[int] = []
 
     with npy_appender(out_clips, (), SHARD_CLIPS_DTYPE) as table, \
             tsv_writer(out_manifest, SHARD_MANIFEST_COLUMNS) as manifest, \
@@ -115,11 +145,12 @@ def segment_shard(
         def flush() -> None:
             if starts:
                 rows = np.empty(len(starts), SHARD_CLIPS_DTYPE)
-                rows["start"] = starts
+                rows["start"], rows["length"] = starts, lengths
                 rows["gain"] = normalize_gains(batch[: len(starts)], settings["normalize"], sample_rate=rate,
                                                peak_dbfs=settings["peak_dbfs"], lufs=settings["loudness_lufs"])  # fmt: skip
                 table.append(rows)
                 starts.clear()
+                lengths.clear()
 
         for row in read_tsv(converted["rejects"]):
             reject({"file": row["file"], "reason": f"convert: {row['reason']}"})
@@ -133,24 +164,30 @@ def segment_shard(
                 )
             stats["items"] += 1
             stats["input_seconds"] += length / rate
-            if length < clip:
+            if length < clip and not one_shots:  # a one-shot shorter than a clip is padded with silence
                 reject({"file": row["file"], "reason": f"shorter than one clip ({length / rate:.2f} s)"})
                 stats["too_short"] += 1
                 continue
             item = samples_to_float32(data[start : start + length])
-            offsets, levels = clip_levels(item, clip, hop)
+            if one_shots:
+                offsets, spans, levels = onset_clip_levels(item, settings)
+            else:
+                (offsets, levels), spans = clip_levels(item, clip, hop), None
             keep = levels >= floor
             stats["silent_clips"] += int(offsets.size - keep.sum())
             if not keep.any():
-                reject({"file": row["file"], "reason":
-                        f"silent: all {offsets.size} clips below {floor:g} dBFS (loudest {float(np.max(levels)):.1f} dBFS)"})  # fmt: skip
+                reason = (f"silent: all {offsets.size} clips below {floor:g} dBFS (loudest {float(np.max(levels)):.1f} dBFS)"
+                          if offsets.size else "no onsets found (no hit rises above the silence)")  # fmt: skip
+                reject({"file": row["file"], "reason": reason})
                 stats["all_silent"] += 1
                 continue
-            for offset, level in zip(offsets[keep].tolist(), levels[keep].tolist()):
-                batch[len(starts)] = item[offset : offset + clip]
+            taken = spans[keep].tolist() if one_shots else [clip] * int(keep.sum())
+            for offset, span, level in zip(offsets[keep].tolist(), taken, levels[keep].tolist()):
+                place_clip(batch[len(starts)], item[offset : offset + span], fade)
                 starts.append(start + offset)
+                lengths.append(span)
                 manifest({"file": row["file"], "offset_s": round(offset / rate, 6), "level_dbfs": f"{level:.2f}",
-                          "license": row.get("license", "")})  # fmt: skip
+                          "license": row.get("license", ""), "label": row.get("label", "")})  # fmt: skip
                 stats["clips"] += 1
                 if len(starts) == _BATCH_CLIPS:
                     flush()
@@ -220,13 +257,19 @@ def index_dataset(
          "sha256": shard["info"]["sha256"]}
         for entry in layout for shard in entry["shards"]
     ]  # fmt: skip
-    total = write_clip_set(out_clips, out_index, shards, clip, rate)
+    total = write_clip_set(out_clips, out_index, shards, clip, rate, settings["fade_samples"])
     _remove_stale_shards(layout)
-    _join_tables(layout, out_manifest, out_rejects)
+    per_label = _join_tables(layout, out_manifest, out_rejects)
+    label_warnings = label_balance_warnings(per_label)
+    for warning in label_warnings:
+        log.warning("%s", warning)
     summary = {
         "clips": total,
         "total_seconds": round(total * clip / rate, 3),
         "clips_per_source": {name: s["clips"] for name, s in stats.items()},
+        "clips_per_label": {label: n for label, n in sorted(per_label.items()) if label},
+        "unlabelled_clips": per_label.get("", 0),
+        "warnings": label_warnings,
         "rejected": {
             "download": sum(s["download_failures"] for s in stats.values()),
             "convert": sum(s["convert_rejects"] for s in stats.values()),
@@ -265,14 +308,39 @@ def _source_summary(s: dict[str, Any], clip_seconds: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _join_tables(layout: list[dict[str, Any]], out_manifest: str | os.PathLike, out_rejects: str | os.PathLike) -> None:
-    """Concatenate the shards' manifests (numbering the clips) and all rejects, streaming."""
+def label_balance_warnings(per_label: dict[str, int]) -> list[str]:
+    """Sentences about labels too small to learn (see TINY_CLASS_*) and about clips without a label
+    beside labelled ones; `per_label` counts clips per label ("" = unlabelled)."""
+    labelled = {label: n for label, n in per_label.items() if label}
+    if not labelled:
+        return []
+    largest = max(labelled.values())
+    warnings = [
+        f"label {label!r} has only {n} clips ({n / largest:.0%} of the largest label's {largest}); "
+        f"a conditional model learns it poorly: add audio of it or leave it out"
+        for label, n in sorted(labelled.items())
+        if n < TINY_CLASS_CLIPS or n < TINY_CLASS_SHARE * largest
+    ]
+    if per_label.get(""):
+        warnings.append(f"{per_label['']} clips have no label beside {sum(labelled.values())} labelled ones; "
+                        "give their sources a `label`")
+    return warnings
+
+
+def _join_tables(
+    layout: list[dict[str, Any]], out_manifest: str | os.PathLike, out_rejects: str | os.PathLike
+) -> dict[str, int]:
+    """Concatenate the shards' manifests (numbering the clips) and all rejects, streaming; returns
+    the clips per label ("" = unlabelled)."""
+    per_label: dict[str, int] = {}
     number = 0
     with tsv_writer(out_manifest, MANIFEST_COLUMNS) as manifest:
         for entry in layout:
             for shard in entry["shards"]:
                 for row in read_tsv(shard["manifest"]):
                     manifest({"index": number, "source": entry["name"], **row})
+                    label = row.get("label") or ""
+                    per_label[label] = per_label.get(label, 0) + 1
                     number += 1
     with tsv_writer(out_rejects, REJECT_COLUMNS) as reject:
         for entry in layout:
@@ -282,3 +350,4 @@ def _join_tables(layout: list[dict[str, Any]], out_manifest: str | os.PathLike, 
             for shard in entry["shards"]:
                 for row in read_tsv(shard["rejects"]):
                     reject({"source": entry["name"], **row})
+    return per_label

@@ -66,6 +66,12 @@ def tsv_writer(path: str | os.PathLike, columns: Sequence[str]) -> Iterator[Call
 
 def read_tsv(path: str | os.PathLike) -> list[dict[str, str]]:
     """Read a table written by `write_tsv` into a list of dicts (escapes decoded)."""
+    return list(read_tsv_rows(path))
+
+
+def read_tsv_rows(path: str | os.PathLike) -> Iterator[dict[str, str]]:
+    """The rows of a table written by `write_tsv`, one dict at a time (streaming, escapes decoded)."""
     with open(Path(path), encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [{key: unescape(value) if isinstance(value, str) else value for key, value in row.items()} for row in reader]
+        for row in reader:
+            yield {key: unescape(value) if isinstance(value, str) else value for key, value in row.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,40 @@ class Item:
 class FetchResult:
     items: list[Item] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+
+def label_pattern() -> re.Pattern[str]:
+    """What a label may look like (the schema's `$defs.label`, the one place that says it)."""
+    from ..config import load_schema
+
+    return re.compile(load_schema()["$defs"]["label"]["pattern"])
+
+
+def apply_labels(source: dict[str, Any], result: FetchResult) -> None:
+    """Give each item its label, in `extra["label"]`: its own (demo one-shots), else the one its
+    `labels` setting derives (`folders`: the first-level sub-folder of a `local` source; a column
+    name: that Common Voice column), else the source's `label`, else none. An item whose derived
+    label is not a valid label name becomes a failure saying so; the others go on.
+    """
+    fixed, derive = source.get("label") or "", source.get("labels") or ""
+    if not (fixed or derive or any(item.extra.get("label") for item in result.items)):
+        return  # unlabelled: rows (and so shard listings) stay exactly as they were
+    pattern = label_pattern()
+    kept = []
+    for item in result.items:
+        label = str(item.extra.get("label") or "")
+        if not label and derive == "folders":
+            label = item.file.split("/", 1)[0] if "/" in item.file else ""
+        elif not label and derive:
+            label = str(item.extra.get(derive) or "")
+        if label and not pattern.fullmatch(label):
+            reason = (f"label {printable_name(label)!r} (from `labels: {derive}`) is not a valid label: "
+                      "a letter or digit, then letters, digits, '_', '.', '-', '+', at most 64")
+            result.failures.append((item.file, reason))
+            continue
+        item.extra["label"] = label or fixed
+        kept.append(item)
+    result.items[:] = kept
 
 
 class SourceError(ExpectedError, RuntimeError):
@@ -125,6 +160,7 @@ def download(
     """
     name = source.get("name", source.get("kind"))
     result = fetch_source({**source, "poll": poll} if poll else source, Path(cache_dir))
+    apply_labels(source, result)
     if not result.items:
         raise SourceError(f"source {name!r}: no items could be fetched ({_summarize(result.failures)})")
     columns = list(ITEM_COLUMNS)
