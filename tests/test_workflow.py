@@ -158,7 +158,10 @@ def test_render_count_change_reruns_only_rendering(workflow):
         ("render.py", {"render"}, {"download", "convert", "segment", "train"}),
         ("segment.py", {"segment", "train", "render"}, {"download", "convert"}),
         ("model.py", {"train", "render"}, {"download", "convert", "segment"}),
-        ("audio_io.py", {"convert", "segment", "train", "render"}, {"download"}),
+        ("convert.py", {"convert", "segment", "train", "render"}, {"download"}),
+        # The demo source writes its files through audio_io: its download (a checkpoint, whose
+        # downstream jobs a dry run cannot list yet) reruns too.
+        ("audio_io.py", {"download"}, set()),
     ],
 )
 def test_library_edit_reruns_the_stages_that_use_it(workflow, module, must_rerun, must_not_rerun):
