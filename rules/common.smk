@@ -53,7 +53,9 @@ def source_fingerprint(source_name):
     source = SOURCES[source_name]
     if source["kind"] != "local":
         return ""
-    return folder_fingerprint(source["path"], f"{CACHE}/sources/{source_name}/folders.json")
+    return folder_fingerprint(
+        source["path"], f"{CACHE}/sources/{source_name}/folders.json"
+    )
 
 
 def poll_token():

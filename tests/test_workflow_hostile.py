@@ -21,7 +21,7 @@ def test_odd_file_names_reach_the_dataset_or_rejects_tsv(tmp_path):
     (folder / "gone.wav").symlink_to(folder / "deleted.wav")
     workdir = copy_workflow(tmp_path / "wf")
     write_config(workdir, {"sources": [{"name": "odd", "kind": "local", "path": str(folder)}],
-                           "audio": {"clip_seconds": 1.0}, "convert": {"shards": 1}})
+                           "audio": {"clip_seconds": 1.0}})
 
     snakemake(workdir, "--cores", "2", "results/dataset/manifest.tsv")
 
@@ -39,7 +39,7 @@ def test_expected_error_is_one_line_and_a_failed_training_is_not_retried(tmp_pat
     workdir = copy_workflow(tmp_path / "wf")
     write_config(workdir, {
         "sources": [{"name": "d", "kind": "demo", "tracks": 1, "min_seconds": 3, "max_seconds": 3}],
-        "audio": {"clip_seconds": 1.0}, "convert": {"shards": 1},
+        "audio": {"clip_seconds": 1.0},
         "train": {"model_size": 2, "batch_size": 2, "steps": 2, "device": "cuda", "threads": 1},
     })
     result = snakemake(workdir, "--cores", "1", "results/model/generator.pt", check=False)
