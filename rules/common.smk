@@ -92,9 +92,10 @@ def _read_shard_table(table, mtime_ns):
 
 
 def shard_runtime(wildcards, attempt):
-    """Minutes for a convert or segment job: 10 plus one per 60 MB of input, doubled per retry."""
-    size = source_shards(wildcards.source).get(int(wildcards.shard), 0)
-    return (10 + size // 60_000_000) * attempt
+    """Minutes for a convert or segment job: 10 plus one per 60 MB of the source's target shard
+    size, doubled per retry. From the config, not the shard table: a cluster job step evaluates
+    resources without the download checkpoint's outputs, and then fails."""
+    return (10 + shard_bytes(wildcards.source) // 60_000_000) * attempt
 
 
 def converted_shard(source_name, shard):
