@@ -18,7 +18,6 @@ table), and stops with a clear error when a source has no clips at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -32,7 +31,7 @@ import numpy as np
 
 from .atomic import atomic_write_text
 from .config import section_settings
-from .dataset import SHARD_CLIPS_DTYPE, place_clip, samples_to_float32, write_clip_set
+from .dataset import SHARD_CLIPS_DTYPE, file_sha256, place_clip, samples_to_float32, write_clip_set
 from .jobs import ExpectedError
 from .loudness import normalize_gains
 from .npyfile import npy_appender
@@ -47,7 +46,6 @@ REJECT_COLUMNS = ("source", "file", "reason")
 SHARD_REJECT_COLUMNS = REJECT_COLUMNS[1:]
 COUNTS = ("items", "clips", "silent_clips", "too_short", "all_silent", "convert_rejects")
 _BATCH_CLIPS = 64  # clips whose gains are computed at a time (bounds memory: 16 MB at 4 s, 16 kHz)
-_HASH_BLOCK = 1 << 22
 _STALE_NAME = re.compile(r"shard_\d+\.[a-z.]+")
 # A label with fewer clips than this, or than this share of the largest label's, is warned about:
 # a conditional model sees too few examples of it to learn it.
@@ -193,20 +191,12 @@ def segment_shard(
                     flush()
             del item
         flush()
-    stats.update(samples=int(data.shape[0]), sha256=_file_sha256(converted["audio"]),
+    stats.update(samples=int(data.shape[0]), sha256=file_sha256(converted["audio"]),
                  input_seconds=round(stats["input_seconds"], 6))  # fmt: skip
     atomic_write_text(out_stats, json.dumps(stats, indent=1) + "\n")
     log.info("%s: %d clips from %d items (%d silent clips dropped) in %.2f s",
              converted["audio"], stats["clips"], stats["items"], stats["silent_clips"], time.monotonic() - began)  # fmt: skip
     return stats
-
-
-def _file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def index_dataset(
