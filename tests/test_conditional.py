@@ -229,3 +229,17 @@ def test_pack_and_gallery_show_labels_and_blends(conditional_generator, tmp_path
     assert page.index("<h3>kick") < page.index("sounds/kick/sample_0001.wav") < page.index("<h3>snare")
     assert "<h2>Blends</h2>" in page and 'src="sounds/blends/kick-50_to_snare-50.wav"' in page
     assert page.count('src="sounds/blends/kick-50_to_snare-50/step_0') == 3
+
+
+def test_two_gloo_processes_train_a_conditional_model_like_one(tmp_path):
+    from train_fixtures import loss_values
+
+    clips, manifest = labelled_dataset(tmp_path / "data")
+    config = tiny_config(batch_size=4, n_critic=2, steps=3, checkpoint_every=3, threads=2, balance_labels=True)
+    for name, gpus in (("one", 1), ("two", 2)):
+        launch_training(clips, summary_path(clips), {**config, "gpus": gpus}, tmp_path / name,
+                        outputs_in(tmp_path / f"{name}_out"), manifest_path=manifest)  # fmt: skip
+    one, two = loss_values(tmp_path / "one_out" / "losses.csv"), loss_values(tmp_path / "two_out" / "losses.csv")
+    # Each rank draws the whole batch's clips and labels and keeps its half: the same global batch.
+    np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
+    assert load_generator(tmp_path / "two_out" / "generator.pt")[1]["labels"] == ["kick", "snare"]
