@@ -159,7 +159,8 @@ def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     picked = np.random.default_rng(0).choice(len(real), min(len(real), args.samples * len(labels)), replace=False)
     is_real = inception_score(classifier.probabilities(real[np.sort(picked)]))
 
-    overrides = {**(bench_quality.QUICK_TRAIN if args.quick else {}), "threads": args.threads}
+    overrides = {"model_size": args.model_size, **(bench_quality.QUICK_TRAIN if args.quick else {}),
+                 "threads": args.threads}
     configs = {name: bench_quality.train_config(values, args.minutes, overrides) for name, values in VARIANTS.items()}
     folders = {name: work / "runs" / name for name in VARIANTS}
     with concurrent.futures.ProcessPoolExecutor(max_workers=2 if args.parallel else 1) as pool:
@@ -191,6 +192,7 @@ def main() -> None:
     parser.add_argument("--blend-steps", type=int, default=9)
     parser.add_argument("--tolerance", type=float, default=0.05, help="largest rise of p(first label) still monotone")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model-size", type=int, default=8, help="WaveGAN's d for both variants")
     parser.add_argument("--parallel", action="store_true", help="train the two variants at the same time")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny set, model and budget")
@@ -201,7 +203,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"bench_labels {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {bench_quality.machine_description()}")
-    print(f"budget: {args.minutes} min per variant on {args.clips} one-shots; {args.samples} samples per label")
+    print(f"budget: {args.minutes} min per variant on {args.clips} one-shots, d={args.model_size}; "
+          f"{args.samples} samples per label")
     with tempfile.TemporaryDirectory(prefix="bench_labels_") as tmp:
         rows = run(args, Path(tmp))
     if args.json:
