@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from ..config import ConfigError
 from ..dataset import DatasetFormatError, open_clips, read_summary
-from ..families import get_family
+from ..families import get_family, resolve_family
 from .identity import identity_hash, run_identity, train_settings
 
 
@@ -43,6 +43,7 @@ class TrainJob:
     state_root: str
     outputs: TrainOutputs | None  # None: a job that only reads the run's state (export)
     model_arguments: Mapping[str, Any] = field(default_factory=dict)
+    family: str = "wavegan"  # train.family resolved for this clip length (`auto` never appears here)
 
     @classmethod
     def create(
@@ -67,7 +68,8 @@ class TrainJob:
             raise ConfigError(
                 f"train.batch_size ({settings['batch_size']}) must be divisible by train.gpus ({settings['gpus']})"
             )
-        arguments = get_family(settings["family"]).arguments(settings, clip_samples)
+        family = resolve_family(settings["family"], clip_samples)
+        arguments = get_family(family).arguments(settings, clip_samples)
         return cls(
             clips_path=str(clips_path),
             summary_path=str(summary_path),
@@ -80,6 +82,7 @@ class TrainJob:
                 **{k: (None if v is None else str(v)) for k, v in asdict(outputs).items()}
             ),
             model_arguments=arguments,
+            family=family,
         )
 
     @property
