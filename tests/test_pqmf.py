@@ -55,7 +55,7 @@ def test_synthesis_is_zero_insertion_then_filtering():
 
 def test_filters_are_saved_with_the_module_and_shapes_are_checked():
     bank = PQMF(4)
-    assert {"analysis_filters", "synthesis_filters"} <= set(bank.state_dict())
+    assert {"analysis_weights", "synthesis_weights"} <= set(bank.state_dict())
     with pytest.raises(ValueError, match="multiple of 4"):
         bank.analysis(torch.zeros(1, 1, 1001))
     with pytest.raises(ValueError, match=r"\[N, 4, T/K\]"):
@@ -71,3 +71,11 @@ def test_gradients_flow_through_both_halves():
     x = _noise(0.1).requires_grad_(True)
     bank(x).pow(2).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_twice_differentiable_as_the_critic_regularizers_need():
+    bank = PQMF(4).double()
+    x = torch.randn(1, 1, 96, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(1, 4, 24, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(bank.analysis, (x,)) and torch.autograd.gradgradcheck(bank.analysis, (x,))
+    assert torch.autograd.gradcheck(bank.synthesis, (y,)) and torch.autograd.gradgradcheck(bank.synthesis, (y,))
