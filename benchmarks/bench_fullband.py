@@ -22,7 +22,13 @@ real 44.1 kHz clips:
 - generator steps reached, seconds per training step (median of the run's it/s column: the step
   alone, without checkpoints and scoring).
 
+The two runs follow each other, so on a shared machine their step times may see different loads.
+`--cost-only` measures the cost per step paired instead: the forward and backward pass of both
+networks (generator on a batch of latents, critic on those and on real clips) of each family in
+turn, several rounds, the median of each (the recipe's regularizer and optimizer steps left out).
+
     nice -n 10 python benchmarks/bench_fullband.py [--minutes 5] [--tracks 40] [--samples 64]
+    nice -n 10 python benchmarks/bench_fullband.py --cost-only [--rounds 5]
     python benchmarks/bench_fullband.py --quick     # a smoke test: seconds per run
 """
 
@@ -131,6 +137,30 @@ def untrained_at_44k(generator_path: Path, samples: int) -> np.ndarray:
     return np.stack([fit_length(resample(a, rate, RATE), round(SECONDS * RATE)) for a in audio])
 
 
+def paired_cost(rounds: int, model_size: int = 8, batch: int = 8) -> dict[str, float]:
+    """Median seconds of one forward + backward of generator and critic (fake and real batch) per
+    family, the families measured alternately so that both see the same machine load."""
+    from audiogan.families import get_family
+    from audiogan.training import train_settings
+
+    settings = train_settings({**{k: TRAIN[k] for k in ("model_size", "latent_dim")}, "model_size": model_size})
+    nets = {}
+    for name, family, clip in (("multiband 44.1k", "multiband", round(SECONDS * RATE)),
+                               ("wavegan 16k", "wavegan", round(SECONDS * LOW_RATE))):  # fmt: skip
+        arguments = get_family(family).arguments(settings, clip)
+        torch.manual_seed(0)
+        nets[name] = (get_family(family).generator(**arguments), get_family(family).critic(**arguments),
+                      0.1 * torch.randn(batch, 1, arguments["slice_length"]))  # fmt: skip
+    times: dict[str, list[float]] = {name: [] for name in nets}
+    z = torch.rand(batch, settings["latent_dim"]) * 2 - 1
+    for _ in range(rounds + 1):  # the first round warms up
+        for name, (generator, critic, real) in nets.items():
+            started = time.perf_counter()
+            (critic(generator(z)).sum() - critic(real).sum()).backward()
+            times[name].append(time.perf_counter() - started)
+    return {name: float(np.median(values[1:])) for name, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0, help="training budget of each run")
@@ -138,7 +168,18 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64, help="rendered clips per run")
     parser.add_argument("--quick", action="store_true", help="tiny models and data: a smoke test")
     parser.add_argument("--keep", type=Path, help="keep the runs in this folder")
+    parser.add_argument("--cost-only", action="store_true", help="only the paired cost per step")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --cost-only")
     args = parser.parse_args()
+    if args.cost_only:
+        torch.set_num_threads(1)
+        cost = paired_cost(args.rounds)
+        base = cost["wavegan 16k"]
+        print(f"{datetime.date.today()}, torch {torch.__version__}, 1 thread, d=8, batch 8, median of {args.rounds} rounds\n")
+        print("| networks | G + D forward and backward, s | x 16k |\n|---|---|---|")
+        for name, seconds in cost.items():
+            print(f"| {name} | {seconds:.3f} | {seconds / base:.2f} |")
+        return
     if args.quick:
         args.minutes, args.tracks, args.samples = 0.1, 3, 4
     torch.set_num_threads(1)
