@@ -49,6 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src")]
 
 import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
 from audiogan.audio_io import load_mono, resample  # noqa: E402
@@ -115,6 +116,20 @@ def train(clips_path: Path, family: str, minutes: float, quick: bool, folder: Pa
     best = Path(outputs.best) if Path(outputs.best).is_file() else Path(outputs.generator)
     return {"generator": best, "steps": int(rows[-1]["step"]) if rows else 0, "wall_s": time.perf_counter() - started,
             "s_per_step": 1.0 / float(np.median(rates)) if rates else float("nan")}  # fmt: skip
+
+
+def preview_shares(folder: Path) -> list[tuple[int, float]]:
+    """(step, mean share of energy above 8 kHz) of the preview clips written at each checkpoint
+    (at the model's rate: zero at 16 kHz), to show how it moves during training."""
+    from audiogan.training.previews import PREVIEW_GAP_SECONDS
+
+    out = []
+    for path in sorted(folder.glob("state/*/previews/step_*.wav")):
+        audio, rate = sf.read(path, dtype="float32")
+        row = round(SECONDS * rate) + round(PREVIEW_GAP_SECONDS * rate)  # each clip, then its gap
+        clips = audio[: len(audio) // row * row].reshape(-1, row)
+        out.append((int(path.stem.split("_")[1]), float(np.nanmean(high_band_share(clips, rate, HIGH_HZ)))))
+    return out
 
 
 def render_at_44k(generator_path: Path, samples: int, folder: Path) -> np.ndarray:
@@ -212,6 +227,7 @@ def main() -> None:
                 "fd": frechet_distance(real_features[reference], clip_features(generated, RATE, fmax=FMAX_HZ)),
                 "ceiling": frechet_distance(real_features[reference], clip_features(untrained, RATE, fmax=FMAX_HZ)),
                 "step_rendered": load_generator(run["generator"])[1].get("step"),
+                "previews": preview_shares(root / family),
             })  # fmt: skip
 
     base = rows[1]["s_per_step"]
@@ -224,6 +240,9 @@ def main() -> None:
         print(f"| {row['run']} | {row['steps']} ({row['step_rendered']}) | {row['s_per_step']:.2f} | "
               f"{row['s_per_step'] / base:.2f} | {real_share:.4f} | {row['share']:.4f} | {row['ratio']:.2f} | "
               f"{row['fd']:.1f} ({floor:.1f}, {row['ceiling']:.1f}) |")  # fmt: skip
+    print("\nEnergy above 8 kHz of the preview clips at each checkpoint (EMA generator, model rate):")
+    for row in rows:
+        print(f"- {row['run']}: " + ", ".join(f"{step} {share:.4f}" for step, share in row["previews"]))
 
 
 if __name__ == "__main__":
