@@ -22,12 +22,15 @@ real 44.1 kHz clips:
 - generator steps reached, seconds per training step (median of the run's it/s column: the step
   alone, without checkpoints and scoring).
 
-The two runs follow each other, so on a shared machine their step times may see different loads.
+The two runs follow each other, so on a shared machine their step times may see different loads;
+`--steps` gives both the same number of generator steps instead (with `--keep` on the folder of an
+earlier run, training resumes where that run stopped: the same run, as in the workflow).
 `--cost-only` measures the cost per step paired instead: the forward and backward pass of both
 networks (generator on a batch of latents, critic on those and on real clips) of each family in
 turn, several rounds, the median of each (the recipe's regularizer and optimizer steps left out).
 
     nice -n 10 python benchmarks/bench_fullband.py [--minutes 5] [--tracks 40] [--samples 64]
+    nice -n 10 python benchmarks/bench_fullband.py --steps 1500 [--keep runs/]   # a step budget
     nice -n 10 python benchmarks/bench_fullband.py --cost-only [--rounds 5]
     python benchmarks/bench_fullband.py --quick     # a smoke test: seconds per run
 """
@@ -99,7 +102,8 @@ def write_dataset(folder: Path, clips: np.ndarray, rate: int) -> Path:
     return folder / "clips.npy"
 
 
-def train(clips_path: Path, family: str, minutes: float, quick: bool, folder: Path) -> dict[str, Any]:
+def train(clips_path: Path, family: str, minutes: float | None, quick: bool, folder: Path,
+          steps: int | None = None) -> dict[str, Any]:  # fmt: skip
     from audiogan.training import TrainOutputs, launch_training
 
     model = folder / "model"
@@ -107,6 +111,8 @@ def train(clips_path: Path, family: str, minutes: float, quick: bool, folder: Pa
                            loss_curve=model / "loss_curve.png", quality=model / "quality.csv",
                            previews=model / "previews", best=model / "best.pt")  # fmt: skip
     config = {**TRAIN, **(QUICK if quick else {}), "family": family, "max_minutes": minutes}
+    if steps is not None:  # a step budget instead of the wall-clock one
+        config.update(steps=steps, max_minutes=None)
     started = time.perf_counter()
     launch_training(clips_path, clips_path.parent / "summary.json", config, folder / "state", outputs,
                     log_path=folder / "train.log")  # fmt: skip
@@ -183,6 +189,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64, help="rendered clips per run")
     parser.add_argument("--quick", action="store_true", help="tiny models and data: a smoke test")
     parser.add_argument("--keep", type=Path, help="keep the runs in this folder")
+    parser.add_argument("--steps", type=int, help="train this many generator steps instead (no time budget)")
     parser.add_argument("--cost-only", action="store_true", help="only the paired cost per step")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of --cost-only")
     args = parser.parse_args()
@@ -216,8 +223,8 @@ def main() -> None:
         low_path = write_dataset(root / "data16k", low, LOW_RATE)
         rows = []
         for name, family, data in (("multiband 44.1k", "multiband", high_path), ("wavegan 16k, resampled", "wavegan", low_path)):
-            print(f"training {name} for {args.minutes} min ...", flush=True)
-            run = train(data, family, args.minutes, args.quick, root / family)
+            print(f"training {name} for {f'{args.steps} steps' if args.steps else f'{args.minutes} min'} ...", flush=True)
+            run = train(data, family, args.minutes, args.quick, root / family, args.steps)
             generated = render_at_44k(run["generator"], args.samples, root / family / "samples")
             untrained = untrained_at_44k(run["generator"], args.samples)
             share = float(np.nanmean(high_band_share(generated, RATE, HIGH_HZ)))
@@ -232,7 +239,8 @@ def main() -> None:
 
     base = rows[1]["s_per_step"]
     print(f"\n{datetime.date.today()} {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{args.minutes} min each, {len(clips)} clips, {args.samples} samples, 1 thread\n")  # fmt: skip
+          f"{f'{args.steps} steps' if args.steps else f'{args.minutes} min'} each, {len(clips)} clips, "
+          f"{args.samples} samples, 1 thread\n")  # fmt: skip
     print("| run | steps (rendered) | s/step | x 16k | energy > 8 kHz, real | generated | gen/real | "
           "FD-mel to 20 kHz (floor, untrained) |")
     print("|---|---|---|---|---|---|---|---|")
