@@ -62,14 +62,13 @@ def main() -> None:
         config = validate_config({"sources": [{"name": "demo", "kind": "demo"}],
                                   "render": {"count": args.samples, "sample_rate": args.render_rate}})
         samples = root / "samples"
-        paths = [samples / f"sample_{i:04d}.wav" for i in range(args.samples)]
         timings = {}
         start = time.perf_counter()
         plot_training_curves(root / "losses.csv", root / "quality.csv", root / "loss_curve.png")
         timings["plot_training_curves"] = time.perf_counter() - start
         start = time.perf_counter()
-        render_samples(root / "generator.pt", paths, samples / "samples.tsv", samples / "contact_sheet.png",
-                       1234, args.render_rate, "PCM_16")
+        render_samples(root / "generator.pt", samples, samples / "samples.tsv", samples / "contact_sheet.png",
+                       args.samples, 1234, args.render_rate, "PCM_16")
         timings["render"] = time.perf_counter() - start
         start = time.perf_counter()
         evaluate(samples / "samples.tsv", root / "generator.pt", root / "dataset" / "clips.npy",

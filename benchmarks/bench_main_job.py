@@ -84,9 +84,8 @@ def run_variant(name: str, train: dict, dataset: Path, config: dict, work: Path)
     for kind in ("best", "generator"):
         folder = out / f"samples_{kind}"
         folder.mkdir(parents=True, exist_ok=True)
-        paths = [folder / f"sample_{i:04d}.wav" for i in range(render["count"])]
-        render_samples(out / f"{kind}.pt", paths, folder / "samples.tsv", folder / "contact_sheet.png",
-                       seed=render["seed"], sample_rate=render["sample_rate"] or config["audio"]["sample_rate"],
+        render_samples(out / f"{kind}.pt", folder, folder / "samples.tsv", folder / "contact_sheet.png",
+                       count=render["count"], seed=render["seed"], sample_rate=render["sample_rate"] or config["audio"]["sample_rate"],
                        subtype=render["subtype"])  # fmt: skip
         metrics = evaluate(folder / "samples.tsv", out / f"{kind}.pt", dataset / "clips.npy",
                            dataset / "manifest.tsv", section_settings("evaluate", config.get("evaluate", {})),

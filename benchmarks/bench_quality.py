@@ -173,7 +173,7 @@ def score_generator(
     """
     paths = [folder / f"sample_{i:04d}.wav" for i in range(samples)]
     table = folder / "samples.tsv"
-    render_samples(generator_path, paths, table, folder / "contact_sheet.png", RENDER_SEED, SAMPLE_RATE, "FLOAT")
+    render_samples(generator_path, folder, table, folder / "contact_sheet.png", samples, RENDER_SEED, SAMPLE_RATE, "FLOAT")
     metrics = evaluate(table, generator_path, clips_path, clips_path.parent / "manifest.tsv",
                        evaluate_settings, folder / "metrics.json")
     generated = np.stack([load_mono(path, SAMPLE_RATE)[:CLIP_SAMPLES] for path in paths])

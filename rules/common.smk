@@ -156,12 +156,6 @@ def rendered_generator():
     return f"results/model/generator_step_{int(choice)}.pt"
 
 
-def sample_files():
-    return [
-        f"results/samples/sample_{i:04d}.wav" for i in range(config["render"]["count"])
-    ]
-
-
 def pack_target():
     return ["results/samples/pack.zip"] if config["render"]["pack"] else []
 

@@ -1,6 +1,7 @@
 rule gallery:
     input:
         samples=rules.render.output.table,
+        blends=rules.render.output.blends,
         sounds=rules.render.output.samples,
         contact_sheet=rules.render.output.contact_sheet,
         loss_curve=rules.train.output.loss_curve,
@@ -24,6 +25,8 @@ rule gallery:
 rule pack:
     input:
         samples=rules.render.output.table,
+        blends=rules.render.output.blends,
+        sounds=rules.render.output.samples,
         metrics=rules.evaluate.output.metrics,
         manifest=rules.dataset.output.manifest,
         listings=expand("results/raw/{source}/items.tsv", source=SOURCES),

@@ -3,8 +3,10 @@ rule render:
         generator=rendered_generator(),
         code=code("render"),
     output:
-        samples=sample_files(),
+        # Sounds per label (and blends) in folders whose names come from the data, so one folder.
+        samples=directory("results/samples/sounds"),
         table="results/samples/samples.tsv",
+        blends="results/samples/blends.tsv",
         contact_sheet="results/samples/contact_sheet.png",
     log:
         "logs/render.log",
@@ -14,11 +16,10 @@ rule render:
         runtime=60,
         mem_mb=4000,
     params:
-        n_samples=lookup(dpath="render/count", within=config),
-        seed=lookup(dpath="render/seed", within=config),
+        render=lookup(dpath="render", within=config),
         subtype=lookup(dpath="render/subtype", within=config),
         sample_rate=render_sample_rate(),
     message:
-        "Rendering {params.n_samples} samples at {params.sample_rate} Hz"
+        "Rendering samples at {params.sample_rate} Hz"
     script:
         "../scripts/render.py"

@@ -39,6 +39,7 @@ rule generator_at_step:
     input:
         clips=rules.dataset.output.clips,
         summary=rules.dataset.output.summary,
+        manifest=rules.dataset.output.manifest,
         trained=rules.train.output.generator,
         code=code("training.export"),
     output:

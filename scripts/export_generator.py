@@ -11,6 +11,7 @@ with job(snakemake.log[0]):
     export_generator(
         clips_path=snakemake.input.clips,
         summary_path=snakemake.input.summary,
+        manifest_path=snakemake.input.manifest,
         train_config=snakemake.params.train,
         state_root=snakemake.params.state_root,
         step=int(snakemake.wildcards.step),

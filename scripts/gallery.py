@@ -11,6 +11,7 @@ with job(snakemake.log[0]):
     write_gallery(
         out_html=snakemake.output.html,
         samples_table=snakemake.input.samples,
+        blends_table=snakemake.input.blends,
         contact_sheet=snakemake.input.contact_sheet,
         loss_curve=snakemake.input.loss_curve,
         quality_csv=snakemake.input.quality,

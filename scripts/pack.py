@@ -11,6 +11,7 @@ with job(snakemake.log[0]):
     write_pack(
         out_zip=snakemake.output.pack,
         samples_table=snakemake.input.samples,
+        blends_table=snakemake.input.blends,
         metrics_json=snakemake.input.metrics,
         manifest_path=snakemake.input.manifest,
         items_tables=snakemake.input.listings,

@@ -12,12 +12,17 @@ from audiogan.render import render_samples
 with job(snakemake.log[0]):
     # Small STFTs and matmuls: extra torch threads only fight the other jobs for cores.
     torch.set_num_threads(snakemake.threads)
+    settings = snakemake.params.render
     render_samples(
         generator_path=snakemake.input.generator,
-        sample_paths=snakemake.output.samples,
+        out_dir=snakemake.output.samples,
         table_path=snakemake.output.table,
         contact_sheet_path=snakemake.output.contact_sheet,
-        seed=snakemake.params.seed,
+        count=settings["count"],
+        seed=settings["seed"],
         sample_rate=snakemake.params.sample_rate,
-        subtype=snakemake.params.subtype,
+        subtype=settings["subtype"],
+        label_counts=settings["labels"],
+        blends=settings["blends"],
+        blends_table=snakemake.output.blends,
     )

@@ -22,4 +22,5 @@ with job(snakemake.log[0], attempt=snakemake.resources.attempt):
             previews=snakemake.output.previews,
         ),
         log_path=snakemake.log[0],
+        manifest_path=snakemake.input.manifest,
     )

@@ -101,7 +101,7 @@ def make_run(folder, count: int = 6, model_rate: int = 8000, render_rate: int = 
         "train": {"steps": 300, "model_size": 2, "latent_dim": 8},
         "render": {"count": count, "sample_rate": render_rate, "subtype": subtype, "pack": True},
     })
-    render_samples(paths["generator"], paths["samples"], paths["table"], paths["contact_sheet"],
-                   config["render"]["seed"], render_rate, subtype)
+    render_samples(paths["generator"], paths["table"].parent, paths["table"], paths["contact_sheet"],
+                   count, config["render"]["seed"], render_rate, subtype)
     evaluate(paths["table"], paths["generator"], paths["clips"], paths["manifest"], config["evaluate"], paths["metrics"])
     return paths, config

@@ -122,7 +122,7 @@ def test_evaluate_flags_a_copied_training_clip(tmp_path):
     out = tmp_path / "samples"
     paths = [out / f"sample_{i:04d}.wav" for i in range(8)]
     # Rendered at another rate than the model's: evaluate resamples back.
-    render_samples(generator, paths, out / "samples.tsv", out / "contact_sheet.png", 40, 16000, "PCM_24")
+    render_samples(generator, out, out / "samples.tsv", out / "contact_sheet.png", 8, 40, 16000, "PCM_24")
     sf.write(paths[2], resample(clips[17], RATE, 16000), 16000, subtype="PCM_24")  # a copy of clip 17
 
     settings = {"max_real_clips": 500, "ndb_bins": 5, "seed": 3, "copy_threshold": 0.5}

@@ -15,9 +15,8 @@ def generator(tmp_path_factory):
 
 
 def _render(generator, folder, count, seed=100, sample_rate=16000, subtype="FLOAT"):
-    paths = [folder / f"sample_{i:04d}.wav" for i in range(count)]
-    render_samples(generator, paths, folder / "samples.tsv", folder / "contact_sheet.png", seed, sample_rate, subtype)
-    return paths
+    render_samples(generator, folder, folder / "samples.tsv", folder / "contact_sheet.png", count, seed, sample_rate, subtype)
+    return [folder / f"sample_{i:04d}.wav" for i in range(count)]
 
 
 @pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
@@ -27,7 +26,7 @@ def test_length_rate_and_subtype(generator, tmp_path, subtype):
         info = sf.info(path)
         assert (info.samplerate, info.frames, info.channels, info.subtype) == (44100, 44100, 1, subtype)
     rows = read_tsv(tmp_path / "samples.tsv")
-    assert rows == [{"index": str(i), "file": f"sample_{i:04d}.wav", "seed": str(100 + i)} for i in range(3)]
+    assert rows == [{"index": str(i), "file": f"sample_{i:04d}.wav", "seed": str(100 + i), "label": ""} for i in range(3)]
     assert (tmp_path / "contact_sheet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -88,11 +88,13 @@ def test_generator_file_round_trip(tmp_path):
     assert meta == {
         "family": "wavegan",
         "recipe": "wavegan",
-        "model": {"model_size": 2, "latent_dim": 8, "slice_length": 32768, "phase_shuffle": 2, "channels": 1},
+        "model": {"model_size": 2, "latent_dim": 8, "slice_length": 32768, "phase_shuffle": 2, "channels": 1,
+                  "n_labels": 0},
         "sample_rate": 22050,
         "clip_seconds": 1.5,
         "step": 12,
         "config": {"steps": 12, "betas": [0.5, 0.9]},
+        "labels": [],
     }
     z = torch.rand(2, 8)
     with torch.no_grad():

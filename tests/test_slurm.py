@@ -165,7 +165,7 @@ def test_workflow_finishes_on_slurm_and_writes_the_gallery(slurm_run: SlurmRun):
     assert slurm_run.returncode == 0, slurm_run.tail()
     results = slurm_run.workdir / "results"
     for name in ("samples/index.html", "metrics.json", "samples/pack.zip",
-                 "samples/sample_0000.wav", "samples/sample_0001.wav", "model/generator.pt"):
+                 "samples/sounds/sample_0000.wav", "samples/sounds/sample_0001.wav", "model/generator.pt"):
         assert (results / name).stat().st_size > 0, name
     assert "samples" in slurm_run.finished_rules
 

@@ -75,7 +75,7 @@ def workflow(tmp_path_factory):
 
 def test_run_produces_samples_gallery_metrics_and_pack(workflow):
     workdir, config = workflow
-    samples = sorted((workdir / "results" / "samples").glob("sample_*.wav"))
+    samples = sorted((workdir / "results" / "samples" / "sounds").glob("sample_*.wav"))
     assert [p.name for p in samples] == ["sample_0000.wav", "sample_0001.wav", "sample_0002.wav"]
     for path in samples:
         info = sf.info(path)

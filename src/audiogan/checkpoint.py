@@ -21,7 +21,7 @@ import random
 import re
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -155,11 +155,13 @@ def save_generator(
     family: str,
     recipe: str,
     selection: Mapping[str, Any] | None = None,
+    labels: Sequence[str] = (),
 ) -> None:
     """Write the generator file that render and evaluate load (format in docs/architecture.md).
 
     `model_arguments` are the family's constructor arguments (a dict, or a dataclass such as
-    ModelConfig); `selection` says which checkpoint these weights are and why (training.selection).
+    ModelConfig); `selection` says which checkpoint these weights are and why (training.selection);
+    `labels` the names of a conditional generator's labels, in the order of its label weights.
     """
     if is_dataclass(model_arguments):
         model_arguments = asdict(model_arguments)
@@ -173,6 +175,7 @@ def save_generator(
         "clip_seconds": float(clip_seconds),
         "step": int(step),
         "config": dict(config),
+        "labels": [str(name) for name in labels],
     }
     if selection is not None:
         state["selection"] = dict(selection)

@@ -201,6 +201,33 @@ def _sample_card(row: Mapping[str, str], score: Mapping[str, Any], folder: Path)
     )
 
 
+def _blends_section(rows: list[dict[str, str]]) -> str:
+    """One row per blend: where it goes, its audition file, and a player per step."""
+    if not rows:
+        return ""
+    blends: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        blends.setdefault(row["blend"], []).append(row)
+    parts = []
+    for steps in blends.values():
+        first = steps[0]
+
+        def end(label: str, seed: str) -> str:
+            return f"{_esc(label)} (seed {_esc(seed)})" if label else f"seed {_esc(seed)}"
+
+        players = "".join(
+            f'<div class="step">{float(step["position"]):.2f}<audio controls preload="none" src="{_esc(step["file"])}"></audio></div>'
+            for step in steps
+        )
+        parts.append(
+            f'<div class="card blend"><header><b>{end(first["from_label"], first["from_seed"])} \u2192 '
+            f'{end(first["to_label"], first["to_seed"])}</b> \u00b7 {len(steps)} steps</header>'
+            f'<audio controls preload="metadata" src="{_esc(first["audition"])}"></audio>'
+            f'<div class="steps">{players}</div></div>'
+        )
+    return "<h2>Blends</h2>" + "".join(parts)
+
+
 def _value_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
@@ -254,8 +281,10 @@ def write_gallery(
     quality_csv: str | os.PathLike | None,
     metrics_json: str | os.PathLike | None,
     config: Mapping[str, Any],
+    blends_table: str | os.PathLike | None = None,
 ) -> None:
-    """Write the gallery page `out_html` (atomically), beside the samples it plays.
+    """Write the gallery page `out_html` (atomically), beside the samples it plays: samples grouped
+    by label, then each blend as a row (its audition file, then its steps).
 
     Audio `src` attributes are the sample files relative to the page, so the page must live in the
     samples table's folder (results/samples/).
@@ -266,7 +295,14 @@ def write_gallery(
     rows = read_tsv(table)
     metrics = json.loads(Path(metrics_json).read_text(encoding="utf-8")) if metrics_json and Path(metrics_json).is_file() else {}
     scores = {str(s.get("index")): s for s in metrics.get("samples", [])}
-    cards = "".join(_sample_card(row, scores.get(str(row["index"]), {}), table.parent) for row in rows)
+    by_label: dict[str, list[str]] = {}
+    for row in rows:
+        by_label.setdefault(row.get("label", ""), []).append(_sample_card(row, scores.get(str(row["index"]), {}), table.parent))
+    samples = "".join(
+        (f"<h3>{_esc(label)} \u00b7 {len(cards)} samples</h3>" if label else "") + f'<div class="samples">{"".join(cards)}</div>'
+        for label, cards in by_label.items()
+    )
+    blend_rows = read_tsv(blends_table) if blends_table and Path(blends_table).is_file() else []
 
     train = config.get("train", {})
     subtitle = " \u00b7 ".join(
@@ -287,7 +323,8 @@ def write_gallery(
         title="audiogan samples",
         subtitle=_esc(subtitle),
         metrics=_metric_cards(metrics),
-        samples=cards,
+        samples=samples,
+        blends=_blends_section(blend_rows),
         contact_sheet=sheet_block,
         # One figure: training's loss_curve.png already holds the FD-mel-over-steps panel when recorded.
         training=_figure("Training", _file_uri(loss_curve), "loss curves and FD-mel over steps",
@@ -370,6 +407,10 @@ dt { color:var(--muted); }
 dd { margin:0; font-variant-numeric:tabular-nums; overflow-wrap:anywhere; }
 .muted { color:var(--muted); }
 .small { font-size:12px; }
+.blend { margin-bottom:14px; }
+.blend .steps { display:grid; grid-template-columns:repeat(auto-fill,minmax(150px,1fr)); gap:8px; margin-top:8px; }
+.blend .step { font-size:12px; color:var(--muted); }
+.blend .step audio { height:30px; margin:2px 0 0; }
 footer { text-align:center; color:var(--muted); font-size:12px; padding:24px; }
 """
 
@@ -387,7 +428,8 @@ PAGE = """<!DOCTYPE html>
 <h2>How good are they?</h2>
 {metrics}
 <h2>Samples</h2>
-<div class="samples">{samples}</div>
+{samples}
+{blends}
 {contact_sheet}
 <h2>Training</h2>
 <div class="figures">{training}</div>

@@ -180,15 +180,16 @@ def _as_rendered(clips: np.ndarray, rate: int, file_rate: int, subtype: str) -> 
     return out
 
 
-def _untrained_clips(meta: dict, seeds: list[int], clip_samples: int, seed: int) -> np.ndarray:
-    """The same latents through a freshly initialized generator of the same shape (seeded)."""
+def _untrained_clips(meta: dict, seeds: list[int], labels: list[str], clip_samples: int, seed: int) -> np.ndarray:
+    """The same latents (and labels) through a freshly initialized generator of the same shape (seeded)."""
     from .checkpoint import build_generator
-    from .render import generate_clips, latent_dim_of
+    from .render import generate_clips, label_weights, latent_dim_of, seeded_latents
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         generator = build_generator(meta.get("family", "wavegan"), meta["model"]).eval()
-    return np.concatenate(list(generate_clips(generator, seeds, latent_dim_of(meta), clip_samples)))
+    z, y = seeded_latents(seeds, latent_dim_of(meta)), label_weights(meta, [label or None for label in labels])
+    return np.concatenate(list(generate_clips(generator, z, y, clip_samples)))
 
 
 def _manifest_rows(manifest_path: str | os.PathLike) -> dict[int, dict[str, str]]:
@@ -240,8 +241,9 @@ def evaluate(
     order = rng.permutation(len(used))
     ref_pos, held_pos = np.sort(order[: len(used) // 2]), np.sort(order[len(used) // 2 :])
     # Sorted indices: the memory-mapped clips are read in one forward pass.
+    labels = [row.get("label", "") for row in rows]
     real_audio = _as_rendered(clip_rows(clips, used), rate, file_rate, subtype)
-    untrained_audio = _as_rendered(_untrained_clips(meta, seeds, clip_samples, seed), rate, file_rate, subtype)
+    untrained_audio = _as_rendered(_untrained_clips(meta, seeds, labels, clip_samples, seed), rate, file_rate, subtype)
     real, gen, untrained = (clip_features(a, rate) for a in (real_audio, generated, untrained_audio))
     # The floor uses as many held-out clips as there are samples: FD's small-sample bias then
     # weighs on both numbers alike.
@@ -298,6 +300,7 @@ def evaluate(
             "index": int(row["index"]),
             "file": row["file"],
             "seed": seeds[i],
+            "label": labels[i],
             "nn_train_distance": float(nn_train[i]),
             "nn_generated_distance": float(nn_gen[i]) if np.isfinite(nn_gen[i]) else None,
             "near_copy": bool(near_copy[i]),

@@ -11,11 +11,18 @@ Shapes (d = model_size, channels last in the comments as in the paper; tensors h
 
 For 32768 and 65536 samples the dense layer emits [16, 32d] and one more layer is added
 (stride 2 or 4), in both networks.
+
+Class-conditional variant (`n_labels` > 0; not in the paper): labels come as weights y [N, n_labels]
+(one-hot for one label, a mixture to blend labels). The generator appends a learned label embedding
+(y @ E, `latent_dim` wide) to z before the dense layer; the critic adds a projection term
+<y @ P, h> on its last features h (Miyato & Koyama, 2018). With n_labels = 0 both networks are
+exactly the unconditional ones (same layers, same initial weights for a seed).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -35,11 +42,13 @@ class ModelConfig:
     slice_length: int = 16384
     phase_shuffle: int = 2
     channels: int = 1
+    n_labels: int = 0  # 0: unconditional
 
     def __post_init__(self) -> None:
         if self.slice_length not in SLICE_LENGTHS:
             raise ValueError(f"slice_length must be one of {SLICE_LENGTHS}, got {self.slice_length}")
-        if self.model_size < 1 or self.latent_dim < 1 or self.channels < 1 or self.phase_shuffle < 0:
+        if (self.model_size < 1 or self.latent_dim < 1 or self.channels < 1 or self.phase_shuffle < 0
+                or self.n_labels < 0):
             raise ValueError(f"invalid model config: {self}")
         # Reflect padding needs the shift to be shorter than the last shuffled layer (slice / 256).
         if self.phase_shuffle >= self.slice_length // 256:
@@ -64,7 +73,8 @@ def _init_weights(module: nn.Module) -> None:
     # TensorFlow's layer defaults, which the paper's results were obtained with.
     if isinstance(module, (nn.Linear, nn.Conv1d, nn.ConvTranspose1d)):
         nn.init.xavier_uniform_(module.weight)
-        nn.init.zeros_(module.bias)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
 
 
 def _upconv(in_ch: int, out_ch: int, stride: int) -> nn.ConvTranspose1d:
@@ -80,22 +90,36 @@ def _downconv(in_ch: int, out_ch: int, stride: int) -> nn.Conv1d:
     return nn.Conv1d(in_ch, out_ch, KERNEL, stride=stride, padding=(KERNEL - stride + 1) // 2)
 
 
+def _check_labels(y: torch.Tensor | None, n_labels: int, batch: int) -> None:
+    if n_labels == 0:
+        if y is not None:
+            raise ValueError("this network is unconditional: it takes no labels")
+    elif y is None or y.shape != (batch, n_labels):
+        raise ValueError(f"this network needs label weights of shape [{batch}, {n_labels}]")
+
+
 class WaveGANGenerator(nn.Module):
-    """z [N, latent_dim] -> audio [N, channels, slice_length] in [-1, 1]."""
+    """z [N, latent_dim] (and label weights y [N, n_labels]) -> audio [N, channels, slice_length] in [-1, 1]."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         d, last = config.model_size, _LAST_STRIDE[config.slice_length]
         mul = 16 if last is None else 32
-        self.dense = nn.Linear(config.latent_dim, 16 * d * mul)
+        embedding = config.latent_dim if config.n_labels else 0
+        self.dense = nn.Linear(config.latent_dim + embedding, 16 * d * mul)
         widths = [d * mul >> i for i in range(5 if last is None else 6)]  # 16d..d or 32d..d
         strides = [4] * 5 + ([last] if last else [])
         outs = widths[1:] + [config.channels]
         self.convs = nn.ModuleList(_upconv(i, o, s) for i, o, s in zip(widths, outs, strides))
+        if config.n_labels:
+            self.label_embedding = nn.Linear(config.n_labels, embedding, bias=False)
         self.apply(_init_weights)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        _check_labels(y, self.config.n_labels, z.shape[0])
+        if y is not None:
+            z = torch.cat([z, self.label_embedding(y.to(z.dtype))], dim=1)
         x = self.dense(z).view(z.shape[0], -1, 16)
         for conv in self.convs:
             x = conv(F.relu(x))
@@ -118,7 +142,8 @@ def phase_shuffle(x: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 class WaveGANCritic(nn.Module):
-    """audio [N, channels, slice_length] -> score [N] (a WGAN critic: no sigmoid, no batch norm)."""
+    """audio [N, channels, slice_length] (and label weights y [N, n_labels]) -> score [N]
+    (a WGAN critic: no sigmoid, no batch norm)."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -131,14 +156,21 @@ class WaveGANCritic(nn.Module):
             strides.append(last)
         self.convs = nn.ModuleList(_downconv(i, o, s) for i, o, s in zip(widths, widths[1:], strides))
         self.dense = nn.Linear(16 * widths[-1], 1)
+        if config.n_labels:
+            self.label_projection = nn.Linear(config.n_labels, 16 * widths[-1], bias=False)
         self.apply(_init_weights)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        _check_labels(y, self.config.n_labels, x.shape[0])
         for index, conv in enumerate(self.convs):
             x = F.leaky_relu(conv(x), 0.2)
             if index < 4:  # after the first four layers only
                 x = phase_shuffle(x, self.config.phase_shuffle)
-        return self.dense(x.flatten(1)).squeeze(1)
+        features = x.flatten(1)
+        score = self.dense(features).squeeze(1)
+        if y is not None:
+            score = score + (self.label_projection(y.to(features.dtype)) * features).sum(1)
+        return score
 
 
 def parameter_count(module: nn.Module) -> int:
@@ -159,7 +191,7 @@ def generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(
-    critic: nn.Module,
+    critic: Callable[[torch.Tensor], torch.Tensor],
     real: torch.Tensor,
     fake: torch.Tensor,
     weight: float = 10.0,

@@ -1,5 +1,10 @@
 """The sample pack: one zip with the rendered WAVs, a table of them and where they came from.
 
+Samples of a conditional generator go in one folder per label, blends in `blends/` (each blend's
+steps in its own folder beside its audition file). With `render.trim` each sample is trimmed of
+its trailing silence and faded out (audiogan.trim); the files in results/samples stay as rendered,
+which is what the metrics measured.
+
 README.txt states the model's provenance (training step, model and training settings) and the
 data's (each source, its kind, how many clips it gave and under which licences), so a pack found
 on its own later still says what it is and what its samples may be used for.
@@ -17,14 +22,18 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import soundfile as sf
+
 from .atomic import atomic_path
 from .checkpoint import load_checkpoint
+from .render import label_folders
+from .trim import trim_tail
 from .tsv import read_tsv
 
 log = logging.getLogger(__name__)
 
 FOLDER = "audiogan-samples"  # one top folder, so unzipping never scatters files
-CSV_COLUMNS = ("file", "seed", "nn_train_distance", "near_copy", "fd_mel")
+CSV_COLUMNS = ("file", "label", "seed", "nn_train_distance", "near_copy", "fd_mel")
 ITEMS_LISTED_PER_SOURCE = 200  # attribution lines per source in README.txt
 ITEM_DETAIL_KEYS = ("title", "uploader", "channel", "webpage_url")
 
@@ -39,15 +48,17 @@ def _num(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "n/a"
 
 
-def _samples_csv(rows: Sequence[Mapping[str, str]], scores: Mapping[str, Mapping[str, Any]], fd_mel: Any) -> str:
+def _samples_csv(rows: Sequence[Mapping[str, str]], names: Sequence[str], scores: Mapping[str, Mapping[str, Any]],
+                 fd_mel: Any) -> str:  # fmt: skip
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for row in rows:
+    for row, name in zip(rows, names):
         score = scores.get(str(row["index"]), {})
         distance = score.get("nn_train_distance")
         writer.writerow([
-            Path(row["file"]).name,
+            name,
+            row.get("label", ""),
             row["seed"],
             "" if distance is None else f"{distance:.4f}",
             "" if not score else ("yes" if score.get("near_copy") else "no"),
@@ -110,8 +121,10 @@ def _readme(
         "Files",
         "-----",
         f"sample_NNNN.wav  {meta.get('clip_seconds')} s mono WAV, {render.get('sample_rate') or meta.get('sample_rate')} Hz, "
-        f"{render.get('subtype', '')}",
-        "samples.csv      file, seed, nn_train_distance (distance to the nearest training clip, log-mel features),",
+        f"{render.get('subtype', '')}" + (", trailing silence trimmed and faded out" if render.get("trim") else "")
+        + (f"; one folder per label ({', '.join(meta['labels'])})" if meta.get("labels") else ""),
+        "blends/          interpolations between labels or seeds: each blend's steps, and one file playing them in order",
+        "samples.csv      file, label, seed, nn_train_distance (distance to the nearest training clip, log-mel features),",
         "                 near_copy (yes = suspiciously close to a training clip: check before use), fd_mel of the run",
         "",
         "Model",
@@ -147,24 +160,50 @@ def write_pack(
     items_tables: Sequence[str | os.PathLike],
     generator_path: str | os.PathLike,
     config: Mapping[str, Any],
+    blends_table: str | os.PathLike | None = None,
 ) -> None:
-    """Zip the rendered WAVs, samples.csv and README.txt (provenance) into `out_zip`, atomically."""
+    """Zip the rendered WAVs (and blends), samples.csv and README.txt (provenance) into `out_zip`, atomically."""
     table = Path(samples_table)
     rows = read_tsv(table)
     if not rows:
         raise ValueError(f"{table}: no samples to pack")
+    blend_rows = read_tsv(blends_table) if blends_table and Path(blends_table).is_file() else []
     metrics = json.loads(Path(metrics_json).read_text(encoding="utf-8"))
     scores = {str(s.get("index")): s for s in metrics.get("samples", [])}
     meta = _generator_meta(generator_path)
     readme = _readme(meta, metrics, _data_provenance(config, manifest_path, items_tables), len(rows), config)
+    folders = label_folders(meta.get("labels") or [])
+    trim = bool(config.get("render", {}).get("trim"))
+    names = []
     with atomic_path(out_zip) as tmp, zipfile.ZipFile(tmp, "w") as archive:
         for row in rows:
             wav = table.parent / row["file"]
             if not wav.is_file():
                 raise FileNotFoundError(f"sample {row['index']}: {wav} is listed in {table} but missing")
-            # WAV hardly compresses; storing keeps packing fast.
-            archive.write(wav, f"{FOLDER}/{wav.name}", compress_type=zipfile.ZIP_STORED)
-        csv_text = _samples_csv(rows, scores, metrics.get("fd_mel", {}).get("generated"))
+            label = row.get("label") or ""
+            name = f"{folders[label]}/{wav.name}" if label else wav.name
+            _add_wav(archive, wav, f"{FOLDER}/{name}", trim)
+            names.append(name)
+        for blend in blend_rows:
+            step = table.parent / blend["file"]
+            _add_wav(archive, step, f"{FOLDER}/blends/{blend['blend']}/{step.name}", trim=False)
+        for audition in sorted({blend["audition"] for blend in blend_rows}):
+            _add_wav(archive, table.parent / audition, f"{FOLDER}/blends/{Path(audition).name}", trim=False)
+        csv_text = _samples_csv(rows, names, scores, metrics.get("fd_mel", {}).get("generated"))
         archive.writestr(f"{FOLDER}/samples.csv", csv_text, compress_type=zipfile.ZIP_DEFLATED)
         archive.writestr(f"{FOLDER}/README.txt", readme, compress_type=zipfile.ZIP_DEFLATED)
-    log.info("wrote %s (%d samples)", out_zip, len(rows))
+    log.info("wrote %s (%d samples, %d blend steps)", out_zip, len(rows), len(blend_rows))
+
+
+def _add_wav(archive: zipfile.ZipFile, wav: Path, name: str, trim: bool) -> None:
+    """Store one WAV (WAV hardly compresses; storing keeps packing fast), trimmed when asked."""
+    if not wav.is_file():
+        raise FileNotFoundError(f"{wav} is listed for the pack but missing")
+    if not trim:
+        archive.write(wav, name, compress_type=zipfile.ZIP_STORED)
+        return
+    info = sf.info(wav)
+    audio, rate = sf.read(wav, dtype="float32")
+    buffer = io.BytesIO()
+    sf.write(buffer, trim_tail(audio, rate), rate, subtype=info.subtype, format="WAV")
+    archive.writestr(name, buffer.getvalue(), compress_type=zipfile.ZIP_STORED)

@@ -23,10 +23,11 @@ def export_generator(
     state_root: str | os.PathLike,
     step: int,
     out_path: str | os.PathLike,
+    manifest_path: str | os.PathLike | None = None,
 ) -> None:
     """Write the generator file (EMA weights when the run keeps them) of `step` of the run that
     these clips and settings name; a clear error, listing what is kept, when that step is not."""
-    job = TrainJob.create(clips_path, summary_path, train_config, state_root, outputs=None)
+    job = TrainJob.create(clips_path, summary_path, train_config, state_root, outputs=None, manifest_path=manifest_path)
     state_dir, cfg = job.state_dir(), job.settings
     full = checkpoint_path(state_dir, step)
     if full.is_file():
@@ -45,4 +46,5 @@ def export_generator(
             f"train.keep_checkpoints for the next run"
         )
     save_generator(out_path, generator, job.model_arguments, job.sample_rate, job.clip_seconds, step, dict(cfg),
-                   family=job.family, recipe=cfg["recipe"], selection=selection.describe("step", step, quality))  # fmt: skip
+                   family=job.family, recipe=cfg["recipe"], selection=selection.describe("step", step, quality),
+                   labels=job.labels)  # fmt: skip

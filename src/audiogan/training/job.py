@@ -2,22 +2,27 @@
 
 Everything a training process needs is here, decided once: the clips and their summary (sample
 rate and clip length come from the dataset itself, never from a second source), the train settings
-with the schema's defaults filled in, the family's constructor arguments, the state folder and the
-declared outputs. torchrun workers receive it as JSON (`to_json` / `from_json`).
+with the schema's defaults filled in, the labels the generator is conditioned on (if any), the
+family's constructor arguments, the state folder and the declared outputs. torchrun workers receive it as JSON (`to_json` / `from_json`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from ..config import ConfigError
-from ..dataset import DatasetFormatError, open_clips, read_summary
+from ..dataset import DatasetFormatError, clip_labels, open_clips, read_summary
 from ..families import get_family, resolve_family
 from .identity import identity_hash, run_identity, train_settings
+
+log = logging.getLogger("audiogan.train")
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class TrainJob:
     state_root: str
     outputs: TrainOutputs | None  # None: a job that only reads the run's state (export)
     model_arguments: Mapping[str, Any] = field(default_factory=dict)
+    manifest_path: str | None = None  # the dataset's manifest.tsv: each clip's label
+    labels: tuple[str, ...] = ()  # the label names the generator is conditioned on; () unconditional
     family: str = "wavegan"  # train.family resolved for this clip length (`auto` never appears here)
 
     @classmethod
@@ -53,8 +60,10 @@ class TrainJob:
         train_config: Mapping[str, Any],
         state_root: str | os.PathLike,
         outputs: TrainOutputs | None,
+        manifest_path: str | os.PathLike | None = None,
     ) -> "TrainJob":
-        """Fill the settings, read the dataset's summary and check it against the clips."""
+        """Fill the settings, read the dataset's summary and check it against the clips, and decide
+        on conditioning from the clips' labels in `manifest_path` (None: no labels known)."""
         settings = train_settings(train_config)
         audio = read_summary(summary_path)["audio"]
         clips = open_clips(clips_path)
@@ -68,8 +77,11 @@ class TrainJob:
             raise ConfigError(
                 f"train.batch_size ({settings['batch_size']}) must be divisible by train.gpus ({settings['gpus']})"
             )
+        labels = conditioning_labels(settings["conditional"], manifest_path, len(clips))
         family = resolve_family(settings["family"], clip_samples)
         arguments = get_family(family).arguments(settings, clip_samples)
+        if labels:
+            arguments["n_labels"] = len(labels)
         return cls(
             clips_path=str(clips_path),
             summary_path=str(summary_path),
@@ -82,6 +94,8 @@ class TrainJob:
                 **{k: (None if v is None else str(v)) for k, v in asdict(outputs).items()}
             ),
             model_arguments=arguments,
+            manifest_path=None if manifest_path is None else str(manifest_path),
+            labels=tuple(labels),
             family=family,
         )
 
@@ -94,7 +108,19 @@ class TrainJob:
         return int(self.model_arguments["slice_length"])
 
     def identity(self) -> dict[str, Any]:
-        return run_identity(self.settings, self.sample_rate, self.clip_seconds, self.clips_path)
+        identity = run_identity(self.settings, self.sample_rate, self.clip_seconds, self.clips_path)
+        if self.labels:  # relabelling the same clips is another run
+            identity["labels"] = list(self.labels)
+        return identity
+
+    def clip_label_ids(self) -> np.ndarray | None:
+        """Each clip's label id (an index into `labels`), or None when unconditional."""
+        if not self.labels:
+            return None
+        ids, names = clip_labels(self.manifest_path)
+        if tuple(names) != self.labels:
+            raise DatasetFormatError(f"{self.manifest_path} changed while training: its labels are now {names}")
+        return ids
 
     def state_dir(self, identity: dict[str, Any] | None = None) -> Path:
         return Path(self.state_root) / identity_hash(identity or self.identity())
@@ -106,4 +132,37 @@ class TrainJob:
     def from_json(cls, text: str) -> "TrainJob":
         data = json.loads(text)
         data["outputs"] = TrainOutputs(**data["outputs"]) if data["outputs"] else None
+        data["labels"] = tuple(data["labels"])
         return cls(**data)
+
+
+def conditioning_labels(
+    conditional: str | bool, manifest_path: str | os.PathLike | None, n_clips: int
+) -> list[str]:
+    """The label names to condition on (empty: train unconditionally), per `train.conditional`.
+
+    auto: conditional when every clip has a label and there are at least two; true: conditional,
+    and an error when any clip lacks a label; false: never.
+    """
+    if conditional is False:
+        return []
+    if manifest_path is None:
+        if conditional is True:
+            raise ConfigError("train.conditional is true but no dataset manifest (with labels) was given")
+        return []
+    ids, names = clip_labels(manifest_path)
+    if len(ids) != n_clips:
+        raise DatasetFormatError(f"{manifest_path} lists {len(ids)} clips, the dataset holds {n_clips}: rebuild it")
+    unlabelled = int((ids < 0).sum())
+    if conditional is True:
+        if not names or unlabelled:
+            raise ConfigError(
+                f"train.conditional is true but {unlabelled or len(ids)} of {len(ids)} clips have no label: "
+                "give each source a `label:` (or `labels: folders`), or set train.conditional: auto"
+            )
+        return names
+    if len(names) >= 2 and unlabelled:
+        log.warning("%d of %d clips have no label: training without labels (train.conditional: auto)",
+                    unlabelled, len(ids))  # fmt: skip
+        return []
+    return names if len(names) >= 2 else []

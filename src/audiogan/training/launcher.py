@@ -33,6 +33,7 @@ def launch_training(
     state_root: str | os.PathLike,
     outputs: TrainOutputs,
     log_path: str | os.PathLike | None = None,
+    manifest_path: str | os.PathLike | None = None,
 ) -> None:
     """Train on the dataset's clips (rate and clip length from summary.json beside it) and write `outputs`;
     resumable state lives in `state_root/<run_id>/`.
@@ -41,8 +42,9 @@ def launch_training(
     processes and relays their output to this process's log. Raises `Preempted` (exit status 143)
     when stopped by SIGTERM/SIGINT after checkpointing, `TrainingDiverged` on a non-finite loss.
     `log_path` is where the caller's logging already writes (set up with audiogan.logs).
+    `manifest_path`: the dataset's manifest.tsv, whose labels a conditional run uses (None: no labels).
     """
-    job = TrainJob.create(clips_path, summary_path, train_config, state_root, outputs)
+    job = TrainJob.create(clips_path, summary_path, train_config, state_root, outputs, manifest_path)
     if job.settings["gpus"] > 1 and not distributed.inside_torchrun():
         _launch_workers(job, log_path)
         return
@@ -114,6 +116,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m audiogan.training", description="Train a GAN on the dataset's clips.")
     parser.add_argument("clips", nargs="?", help="the dataset (clips.json, or a 2-D .npy of clips)")
     parser.add_argument("--summary", help="the dataset's summary.json (default: beside the clips)")
+    parser.add_argument("--manifest", help="the dataset's manifest.tsv, for labels (default: beside the clips, if there)")
     parser.add_argument("--state-root", help="folder for resumable state (cache/train)")
     parser.add_argument("--out", help="folder for all outputs (generator.pt, best.pt, losses.csv, ...)")
     for name in OUTPUT_NAMES:
@@ -156,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"give --out or --{name.replace('_', '-')}")
             paths[name] = given or str(Path(args.out) / filename)
         summary = args.summary or str(Path(args.clips).with_name("summary.json"))
-        launch_training(args.clips, summary, cfg, args.state_root, TrainOutputs(**paths), log_path=args.log)
+        manifest = args.manifest or Path(args.clips).with_name("manifest.tsv")
+        launch_training(args.clips, summary, cfg, args.state_root, TrainOutputs(**paths), log_path=args.log,
+                        manifest_path=manifest if Path(manifest).is_file() else None)  # fmt: skip
     except TrainingDiverged as error:
         log.error("%s", error)
         return 1

@@ -172,6 +172,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     local = slice(ctx.rank * batch_size // ctx.world_size, (ctx.rank + 1) * batch_size // ctx.world_size)
 
     clips = open_clips(job.clips_path)
+    label_ids = job.clip_label_ids()  # None: unconditional
     identity = job.identity()
     state_dir = job.state_dir(identity)
     if device.type == "cpu":
@@ -221,10 +222,15 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
         log.info("starting run %s in %s: %s, recipe %s, %d steps, d=%d, slice %d, batch %d on %d %s process(es)",
                  state_dir.name, state_dir, job.family, cfg["recipe"], steps, cfg["model_size"], job.slice_length,
                  batch_size, ctx.world_size, device.type)  # fmt: skip
+        if job.labels:
+            counts = np.bincount(label_ids, minlength=len(job.labels))
+            log.info("conditional on %d labels%s: %s", len(job.labels), " (balanced)" if cfg["balance_labels"] else "",
+                     ", ".join(f"{name} {count}" for name, count in zip(job.labels, counts)))  # fmt: skip
 
     live_losses, live_quality = state_dir / "losses.csv", state_dir / "quality.csv"
     previews = Previews(clips, cfg["preview_count"], cfg["score_count"], job.latent_dim, cfg["seed"],
-                        job.sample_rate, job.clip_samples, state_dir / "previews")  # fmt: skip
+                        job.sample_rate, job.clip_samples, state_dir / "previews",
+                        label_ids=label_ids, n_labels=len(job.labels))  # fmt: skip
     if main:
         state_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(state_dir)
@@ -235,7 +241,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     def write_generator(path: Path, module: torch.nn.Module, at_step: int, kind: str) -> None:
         save_generator(path, module, job.model_arguments, job.sample_rate, job.clip_seconds, at_step, dict(cfg),
                        family=job.family, recipe=cfg["recipe"],
-                       selection=selection.describe(kind, at_step, quality))  # fmt: skip
+                       selection=selection.describe(kind, at_step, quality), labels=job.labels)  # fmt: skip
 
     def scored_generator() -> torch.nn.Module:
         return ema.model if ema is not None else generator
@@ -290,7 +296,8 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     recipe = get_recipe(cfg["recipe"])(cfg, nets, augment, device)
     if recipe_state:
         recipe.load_state_dict(recipe_state)
-    draws = Draws(ClipBatches(clips, job.slice_length, device), len(clips), batch_size, job.latent_dim, local, device)
+    draws = Draws(ClipBatches(clips, job.slice_length, device), len(clips), batch_size, job.latent_dim, local, device,
+                  labels=label_ids, n_labels=len(job.labels), balanced=cfg["balance_labels"])  # fmt: skip
 
     budget_s = math.inf if cfg["max_minutes"] is None else 60.0 * cfg["max_minutes"]
     sync_every = 1 if device.type == "cpu" else CUDA_SYNC_EVERY
@@ -410,7 +417,7 @@ def _finalize(job: TrainJob, state_dir: Path, generator: torch.nn.Module, step: 
     def write(path, module: torch.nn.Module, at_step: int, kind: str) -> None:
         save_generator(path, module, job.model_arguments, job.sample_rate, job.clip_seconds, at_step, dict(cfg),
                        family=job.family, recipe=cfg["recipe"],
-                       selection=selection.describe(kind, at_step, quality))  # fmt: skip
+                       selection=selection.describe(kind, at_step, quality), labels=job.labels)  # fmt: skip
 
     write(outputs.generator, generator, step, "latest")
     if outputs.best is not None:

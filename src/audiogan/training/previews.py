@@ -1,7 +1,8 @@
 """Training previews and scores: fixed latent vectors rendered at each checkpoint.
 
-The latents are the same at every checkpoint. The first `preview_count` clips are written as one
-preview WAV; the FD-mel of all `score_count` clips against a fixed, seeded sample of training
+The latents (and, for a conditional generator, their labels: those of the fixed sample of real
+clips, so the scores compare like with like) are the same at every checkpoint. The first
+`preview_count` clips are written as one preview WAV; the FD-mel of all `score_count` clips against a fixed, seeded sample of training
 clips (`quality.csv`) shows how the generator changes over the run and picks the best checkpoint.
 A few clips give a noisy FD (its small-sample bias is large); dozens make the ranking stable.
 """
@@ -47,6 +48,8 @@ class Previews:
         sample_rate: int,
         clip_samples: int,
         folder: Path,
+        label_ids: np.ndarray | None = None,
+        n_labels: int = 0,
     ):
         self.clips, self.seed, self.folder = clips, seed, folder
         self.sample_rate, self.clip_samples = sample_rate, clip_samples
@@ -55,6 +58,11 @@ class Previews:
         self.z = torch.rand(max(preview_count, score_count), latent_dim, generator=latents) * 2.0 - 1.0
         self.score_count = score_count
         self._real_features: np.ndarray | None = None
+        self.y: torch.Tensor | None = None
+        if label_ids is not None:
+            rows = self._real_rows()
+            ids = np.asarray(label_ids)[rows[np.arange(len(self.z)) % len(rows)]]
+            self.y = torch.nn.functional.one_hot(torch.as_tensor(ids), n_labels).float()
 
     def path(self, step: int) -> Path:
         return self.folder / f"step_{step:06d}.wav"
@@ -63,13 +71,14 @@ class Previews:
         from ..features import clip_features
 
         if self._real_features is None:
-            rng = np.random.default_rng(self.seed)
-            rows = np.sort(
-                rng.choice(len(self.clips), min(len(self.clips), QUALITY_REAL_CLIPS), replace=False)
-            )
-            real = clip_rows(self.clips, rows)[:, : self.clip_samples]
+            real = clip_rows(self.clips, self._real_rows())[:, : self.clip_samples]
             self._real_features = clip_features(real, self.sample_rate)
         return self._real_features
+
+    def _real_rows(self) -> np.ndarray:
+        """The fixed, seeded sample of training clips the scores compare against."""
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.choice(len(self.clips), min(len(self.clips), QUALITY_REAL_CLIPS), replace=False))
 
     def generate(self, generator: torch.nn.Module) -> np.ndarray:
         """The clips of all fixed latents, [n, clip_samples] float32."""
@@ -77,7 +86,8 @@ class Previews:
         parts = []
         with preserved_rng(), torch.no_grad():
             for start in range(0, len(self.z), _BATCH):
-                out = generator(self.z[start : start + _BATCH].to(device))
+                y = None if self.y is None else self.y[start : start + _BATCH].to(device)
+                out = generator(self.z[start : start + _BATCH].to(device), y)
                 parts.append(out.float().cpu().numpy()[:, 0, : self.clip_samples])
         return np.concatenate(parts)
 

@@ -19,6 +19,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -40,19 +41,52 @@ class Nets:
 
 class Draws:
     """Every random draw of a step, from the global torch CPU generator, for the whole global batch;
-    each rank keeps its slice (so N ranks compute what one process would)."""
+    each rank keeps its slice (so N ranks compute what one process would).
+
+    Unconditional (`labels` None): reals() and latents() give labels None and draw exactly what
+    they always drew. Conditional: real clips come with their labels as one-hot weights, and
+    generated clips get labels drawn like the real ones: from the data's label frequencies, or
+    uniformly over labels when `balanced` (real clips then too: a label, then a clip of it).
+    """
 
     def __init__(self, batches: Callable[[torch.Tensor], torch.Tensor], n_clips: int, batch_size: int,
-                 latent_dim: int, local: slice, device: torch.device):  # fmt: skip
+                 latent_dim: int, local: slice, device: torch.device,
+                 labels: np.ndarray | None = None, n_labels: int = 0, balanced: bool = False):  # fmt: skip
         self.batches, self.n_clips, self.batch_size = batches, n_clips, batch_size
         self.latent_dim, self.local, self.device = latent_dim, local, device
+        self.n_labels, self.balanced = n_labels, balanced
+        self.labels = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        if self.labels is not None and balanced:
+            order = torch.argsort(self.labels, stable=True)
+            counts = torch.bincount(self.labels, minlength=n_labels)
+            self._members, self._counts = order, counts
+            self._offsets = torch.cumsum(counts, 0) - counts
 
-    def reals(self) -> torch.Tensor:
-        return self.batches(torch.randint(self.n_clips, (self.batch_size,))[self.local])
+    def _one_hot(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(ids[self.local], self.n_labels).float().to(self.device, non_blocking=True)
 
-    def latents(self) -> torch.Tensor:
+    def _clip_rows(self) -> torch.Tensor:
+        if self.labels is not None and self.balanced:
+            wanted = torch.randint(self.n_labels, (self.batch_size,))
+            within = (torch.rand(self.batch_size) * self._counts[wanted]).long()
+            return self._members[self._offsets[wanted] + within]
+        return torch.randint(self.n_clips, (self.batch_size,))
+
+    def reals(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Real clips [b, 1, slice] and their label weights ([b, n_labels], or None)."""
+        rows = self._clip_rows()
+        y = None if self.labels is None else self._one_hot(self.labels[rows])
+        return self.batches(rows[self.local]), y
+
+    def latents(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Latents z [b, latent_dim] in [-1, 1] and the labels to generate ([b, n_labels], or None)."""
         z = torch.rand(self.batch_size, self.latent_dim) * 2.0 - 1.0
-        return z[self.local].to(self.device, non_blocking=True)
+        y = None
+        if self.labels is not None:
+            ids = (torch.randint(self.n_labels, (self.batch_size,)) if self.balanced
+                   else self.labels[torch.randint(self.n_clips, (self.batch_size,))])  # fmt: skip
+            y = self._one_hot(ids)
+        return z[self.local].to(self.device, non_blocking=True), y
 
     def uniform(self) -> torch.Tensor:
         return torch.rand(self.batch_size)[self.local].to(self.device, non_blocking=True)
@@ -85,10 +119,10 @@ class Recipe:
     def _generator_step(self, draws: Draws, loss: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         # Through the frozen critic itself (not its DDP wrapper): no gradient sync needed for it.
         nets = self.nets
-        z = draws.latents()
+        z, y = draws.latents()
         nets.critic.requires_grad_(False)
         with autocast(self.device):
-            g_loss = loss(nets.critic(self.augment(nets.g_model(z))))
+            g_loss = loss(nets.critic(self.augment(nets.g_model(z, y)), y))
         nets.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         nets.opt_g.step()
@@ -122,16 +156,19 @@ class WaveGANRecipe(Recipe):
         nets, augment, n_critic = self.nets, self.augment, self.settings["n_critic"]
         d_sum = torch.zeros(3, device=self.device)
         for _ in range(n_critic):
-            real = draws.reals()
-            z = draws.latents()
+            real, y_real = draws.reals()
+            z, y_fake = draws.latents()
             alpha = draws.uniform()
             with autocast(self.device):
                 with torch.no_grad():
-                    fake = nets.g_model(z)
+                    fake = nets.g_model(z, y_fake)
                 real, fake = augment(real), augment(fake)
-                real_scores, fake_scores = nets.d_model(real), nets.d_model(fake)
+                real_scores, fake_scores = nets.d_model(real, y_real), nets.d_model(fake, y_fake)
                 augment.observe(real_scores)
-                penalty = gradient_penalty(nets.d_model, real, fake.float(), self.settings["gp_weight"], alpha)
+                # Interpolates between a real clip and a generated one of possibly another label are
+                # judged under the real clip's label (a choice; only the penalty's input changes).
+                penalty = gradient_penalty(lambda x: nets.d_model(x, y_real), real, fake.float(),
+                                           self.settings["gp_weight"], alpha)  # fmt: skip
                 wasserstein = -critic_loss(real_scores, fake_scores)
                 d_loss = -wasserstein + penalty
             nets.opt_d.zero_grad(set_to_none=True)
@@ -143,11 +180,11 @@ class WaveGANRecipe(Recipe):
         return torch.stack([d_mean[0], g_loss, d_mean[1], d_mean[2]])
 
 
-def r1_penalty(critic: torch.nn.Module, real: torch.Tensor) -> torch.Tensor:
-    """E[||grad_x D(x)||^2] / 2 on real clips, in float32 (kept out of any autocast)."""
+def r1_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """E[||grad_x D(x, y)||^2] / 2 on real clips, in float32 (kept out of any autocast)."""
     with torch.autocast(real.device.type, enabled=False):
         real = real.detach().float().requires_grad_(True)
-        scores = critic(real)
+        scores = critic(real, y)
         (grads,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
         return 0.5 * grads.square().flatten(1).sum(1).mean()
 
@@ -166,18 +203,18 @@ class ModernRecipe(Recipe):
     def step(self, draws: Draws, steps_done: int) -> torch.Tensor:
         nets, augment = self.nets, self.augment
         gamma, every = float(self.settings["r1_gamma"]), int(self.settings["r1_every"])
-        real = draws.reals()
-        z = draws.latents()
+        real, y_real = draws.reals()
+        z, y_fake = draws.latents()
         with autocast(self.device):
             with torch.no_grad():
-                fake = nets.g_model(z)
+                fake = nets.g_model(z, y_fake)
             real = augment(real)
-            real_scores, fake_scores = nets.d_model(real), nets.d_model(augment(fake))
+            real_scores, fake_scores = nets.d_model(real, y_real), nets.d_model(augment(fake), y_fake)
             d_loss = F.softplus(fake_scores.float()).mean() + F.softplus(-real_scores.float()).mean()
         augment.observe(real_scores)
         total = d_loss
         if gamma > 0 and steps_done % every == 0:
-            penalty = r1_penalty(nets.d_model, real)
+            penalty = r1_penalty(nets.d_model, real, y_real)
             total = total + gamma * every * penalty
             self.last_r1 = penalty.detach()
         nets.opt_d.zero_grad(set_to_none=True)

@@ -1,0 +1,212 @@
+"""Labels and blends on labelled drum one-shots: does a conditional model make the label asked for?
+
+The same data as bench_quality.py (the demo synthesizer's one-shots: kick, snare, clap, closed and
+open hat, tom; 16384 samples at 16 kHz) and the same kind of judge: a log-mel CNN classifier
+trained on an independent set of real one-shots. Two variants train for the same wall-clock budget
+on the same set, one unconditional and one conditional (`train.conditional: true`, balanced
+labels); both are rendered from their best checkpoint, as the workflow does, and one table is
+printed:
+
+- label accuracy: the share of a conditional model's samples of label L that the classifier
+  assigns to L (per label and overall; the issue's target is at least 0.8);
+- quality beside it, so a conditional model does not buy its accuracy with worse sounds:
+  Inception Score through the classifier and FD-mel progress (0 = untrained, 1 = real clips);
+- blends: for pairs of labels and several seeds, `--blend-steps` renders from label A to label B;
+  the classifier's probability of A along each blend should fall monotonically. Reported: the
+  mean Spearman rank correlation of p(A) with the position (-1 = perfectly monotone falling), and
+  the share of blends with no rise larger than `--tolerance` between neighbouring steps.
+
+    python benchmarks/bench_labels.py [--minutes 8] [--clips 600] [--samples 32] [--parallel]
+    python benchmarks/bench_labels.py --quick      # a smoke test, about a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import itertools
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import bench_quality  # noqa: E402  (its data, classifier set-up, train settings and machine line)
+from audiogan.atomic import atomic_write_text  # noqa: E402
+from audiogan.checkpoint import load_generator  # noqa: E402
+from audiogan.classifier import inception_score, train_classifier  # noqa: E402
+from audiogan.config import section_settings  # noqa: E402
+from audiogan.frechet import fd_mel_progress  # noqa: E402
+from audiogan.metrics import evaluate  # noqa: E402
+from audiogan.render import blend_inputs, generate_clips, parse_blends, render_samples  # noqa: E402
+from audiogan.tsv import read_tsv  # noqa: E402
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "unconditional": {"recipe": "modern", "conditional": False},
+    "conditional": {"recipe": "modern", "conditional": True, "balance_labels": True},
+}
+BLEND_PAIRS = (("kick", "snare"), ("kick", "closed_hat"), ("snare", "tom"), ("clap", "open_hat"))
+BLEND_SEEDS = (11, 12, 13, 14, 15)
+
+
+def train(clips_path: Path, config: Mapping[str, Any], folder: Path) -> dict[str, Any]:
+    """Train one variant with the dataset's labels (its manifest) into `folder`."""
+    from audiogan.training import TrainOutputs, launch_training
+
+    torch.set_num_threads(int(config["threads"]))
+    model = folder / "model"
+    outputs = TrainOutputs(generator=model / "generator.pt", losses=model / "losses.csv",
+                           loss_curve=model / "loss_curve.png", quality=model / "quality.csv",
+                           previews=model / "previews", best=model / "best.pt")  # fmt: skip
+    started = time.perf_counter()
+    launch_training(clips_path, clips_path.parent / "summary.json", dict(config), folder / "state", outputs,
+                    log_path=folder / "train.log", manifest_path=clips_path.parent / "manifest.tsv")  # fmt: skip
+    return {"latest": Path(outputs.generator), "best": Path(outputs.best), "seconds": time.perf_counter() - started}
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation (no ties expected in x)."""
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def score(generator_path: Path, clips_path: Path, classifier, labels: list[str], args, folder: Path) -> dict[str, Any]:
+    """Render `args.samples` per label (conditional) or in all (unconditional) and score them."""
+    _, meta = load_generator(generator_path)
+    conditional = bool(meta.get("labels"))
+    out = folder / "samples"
+    render_samples(generator_path, out / "sounds", out / "samples.tsv", out / "contact_sheet.png",
+                   args.samples if conditional else args.samples * len(labels), bench_quality.RENDER_SEED,
+                   bench_quality.SAMPLE_RATE, "FLOAT")  # fmt: skip
+    metrics = evaluate(out / "samples.tsv", generator_path, clips_path, clips_path.parent / "manifest.tsv",
+                       section_settings("evaluate", {}), folder / "metrics.json")  # fmt: skip
+    rows = read_tsv(out / "samples.tsv")
+    import soundfile as sf
+
+    audio = np.stack([sf.read(out / row["file"], dtype="float32")[0] for row in rows])
+    probabilities = classifier.probabilities(audio)
+    fd = metrics["fd_mel"]
+    result = {
+        "step": int(meta.get("step") or 0),
+        "is_generated": inception_score(probabilities),
+        "fd_progress": fd_mel_progress(fd["generated"], fd["real_floor"], fd["untrained_ceiling"]),
+        "samples": len(rows),
+    }
+    if not conditional:
+        return result
+    predicted = [classifier.labels[i] for i in probabilities.argmax(1)]
+    asked = [row["label"] for row in rows]
+    result["accuracy"] = float(np.mean([p == a for p, a in zip(predicted, asked)]))
+    result["accuracy_per_label"] = {
+        label: float(np.mean([p == a for p, a in zip(predicted, asked) if a == label])) for label in labels
+    }
+    # Blends, straight from the generator (the render stage's own inputs): p(first label) along each.
+    generator, meta = load_generator(generator_path)
+    clip_samples = round(float(meta["clip_seconds"]) * int(meta["sample_rate"]))
+    correlations, monotone = [], []
+    entries = [{"from": {"label": a, "seed": s}, "to": {"label": b, "seed": s}, "steps": args.blend_steps}
+               for (a, b), s in itertools.product(BLEND_PAIRS, BLEND_SEEDS)]  # fmt: skip
+    for blend in parse_blends(entries, 0, list(meta["labels"])):
+        z, y, positions = blend_inputs(blend, meta)
+        clips = np.concatenate(list(generate_clips(generator, z, y, clip_samples)))
+        first = classifier.probabilities(clips)[:, classifier.labels.index(blend.start.label)]
+        correlations.append(spearman(positions.numpy(), first))
+        monotone.append(bool(np.all(np.diff(first) <= args.tolerance)))
+    result["blend_spearman"] = float(np.mean(correlations))
+    result["blend_monotone"] = float(np.mean(monotone))
+    result["blends"] = len(monotone)
+    return result
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_table(rows: list[Mapping[str, Any]], labels: list[str]) -> str:
+    lines = [
+        "| variant | steps (rendered) | it/s | IS gen (real) | FD progress | label accuracy | "
+        + " | ".join(labels) + " | blend Spearman | blends monotone |",
+        "|---|---|---|---|---|---|" + "---|" * len(labels) + "---|---|",
+    ]
+    for row in rows:
+        per_label = row.get("accuracy_per_label", {})
+        lines.append(
+            f"| {row['variant']} | {row['steps']} ({row['step']}) | {_num(row['it_per_s'])} | "
+            f"{_num(row['is_generated'])} ({_num(row['is_real'])}) | {_num(row['fd_progress'])} | "
+            f"{_num(row.get('accuracy'))} | " + " | ".join(_num(per_label.get(label)) for label in labels)
+            + f" | {_num(row.get('blend_spearman'))} | "
+            + (f"{row['blend_monotone'] * row['blends']:.0f}/{row['blends']}" if "blends" in row else "n/a") + " |"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+    clips_path = bench_quality.make_dataset(work / "train", args.clips, bench_quality.DATA_SEEDS["small"])
+    judge_path = bench_quality.make_dataset(work / "classifier", args.classifier_clips, bench_quality.DATA_SEEDS["classifier"])
+    classifier, report = train_classifier(np.load(judge_path), bench_quality.dataset_labels(judge_path),
+                                          bench_quality.SAMPLE_RATE, epochs=args.classifier_epochs, seed=0)  # fmt: skip
+    print(f"classifier: held-out accuracy {report.held_out_accuracy:.3f} on {report.held_out_clips} clips", flush=True)
+    labels = sorted(set(bench_quality.dataset_labels(clips_path)))
+    real = np.load(clips_path)
+    picked = np.random.default_rng(0).choice(len(real), min(len(real), args.samples * len(labels)), replace=False)
+    is_real = inception_score(classifier.probabilities(real[np.sort(picked)]))
+
+    overrides = {**(bench_quality.QUICK_TRAIN if args.quick else {}), "threads": args.threads}
+    configs = {name: bench_quality.train_config(values, args.minutes, overrides) for name, values in VARIANTS.items()}
+    folders = {name: work / "runs" / name for name in VARIANTS}
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2 if args.parallel else 1) as pool:
+        futures = {name: pool.submit(train, clips_path, configs[name], folders[name]) for name in VARIANTS}
+        trained = {name: future.result() for name, future in futures.items()}
+
+    rows = []
+    for name in VARIANTS:
+        result = trained[name]
+        rendered = result["best"] if result["best"].exists() else result["latest"]
+        steps = int(load_generator(result["latest"])[1].get("step") or 0)
+        row = {"variant": name, "steps": steps, "it_per_s": steps / result["seconds"], "is_real": is_real,
+               **score(rendered, clips_path, classifier, labels, args, folders[name])}  # fmt: skip
+        rows.append(row)
+        print(f"  {name}: {json.dumps({k: v for k, v in row.items() if k != 'accuracy_per_label'}, default=str)}",
+              flush=True)  # fmt: skip
+    print()
+    print(format_table(rows, labels))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=8.0, help="training budget per variant")
+    parser.add_argument("--clips", type=int, default=600, help="labelled one-shots to train on")
+    parser.add_argument("--classifier-clips", type=int, default=1200)
+    parser.add_argument("--classifier-epochs", type=int, default=15)
+    parser.add_argument("--samples", type=int, default=32, help="samples rendered per label")
+    parser.add_argument("--blend-steps", type=int, default=9)
+    parser.add_argument("--tolerance", type=float, default=0.05, help="largest rise of p(first label) still monotone")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--parallel", action="store_true", help="train the two variants at the same time")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--quick", action="store_true", help="smoke test: tiny set, model and budget")
+    args = parser.parse_args()
+    if args.quick:
+        args.minutes, args.clips, args.classifier_clips, args.classifier_epochs = 0.05, 36, 96, 4
+        args.samples, args.blend_steps = 4, 3
+    torch.set_num_threads(args.threads)
+    print(f"bench_labels {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"machine: {bench_quality.machine_description()}")
+    print(f"budget: {args.minutes} min per variant on {args.clips} one-shots; {args.samples} samples per label")
+    with tempfile.TemporaryDirectory(prefix="bench_labels_") as tmp:
+        rows = run(args, Path(tmp))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(rows, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

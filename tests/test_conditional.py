@@ -1,0 +1,245 @@
+"""Labels on the model side: conditional networks, training with each recipe, per-label rendering,
+blends, and the pack and gallery that show them."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from train_fixtures import SAMPLE_RATE, make_clips, outputs_in, summary_path, tiny_config
+
+from audiogan.checkpoint import load_generator
+from audiogan.config import ConfigError
+from audiogan.gallery import write_gallery
+from audiogan.metrics import evaluate
+from audiogan.model import ModelConfig, WaveGANCritic, WaveGANGenerator
+from audiogan.pack import write_pack
+from audiogan.render import (
+    label_folders,
+    parse_blends,
+    regenerate,
+    render_samples,
+    slerp,
+)
+from audiogan.training import launch_training
+from audiogan.training.recipes import Draws
+from audiogan.trim import trim_tail
+from audiogan.tsv import read_tsv, write_tsv
+
+LABELS = ("kick", "snare")
+EVALUATE = {"max_real_clips": 64, "ndb_bins": 4, "seed": 0, "copy_threshold": 0.5}
+
+
+def labelled_dataset(folder, labels=None, count=16):
+    """clips.npy with its summary and a manifest.tsv whose `label` column is `labels` (kick/snare alternating)."""
+    clips = make_clips(folder / "clips.npy", count=count)
+    labels = [LABELS[i % 2] for i in range(count)] if labels is None else labels
+    rows = [{"index": i, "source": "kit", "file": f"{label}/{i}.wav", "offset_s": 0.0, "label": label}
+            for i, label in enumerate(labels)]  # fmt: skip
+    write_tsv(folder / "manifest.tsv", rows, ["index", "source", "file", "offset_s", "label"])
+    return clips, folder / "manifest.tsv"
+
+
+def test_conditional_networks_follow_their_labels():
+    config = ModelConfig(model_size=2, latent_dim=8, slice_length=16384, n_labels=3)
+    torch.manual_seed(0)
+    generator, critic = WaveGANGenerator(config).eval(), WaveGANCritic(config)
+    z = torch.rand(2, 8).repeat(3, 1)[:3]
+    y = torch.eye(3)
+    audio = generator(z, y)
+    assert audio.shape == (3, 1, 16384)
+    # Same latent, another label: another sound. Mixed weights are between the ends' embeddings.
+    assert not torch.allclose(audio[0], audio[1])
+    half = generator.label_embedding(0.5 * y[0] + 0.5 * y[1])
+    assert torch.allclose(half, 0.5 * (generator.label_embedding(y[0]) + generator.label_embedding(y[1])))
+    assert critic(audio, y).shape == (3,)
+    with pytest.raises(ValueError, match=r"label weights of shape \[3, 3\]"):
+        generator(z)
+    unconditional = WaveGANGenerator(ModelConfig(model_size=2, latent_dim=8, slice_length=16384))
+    with pytest.raises(ValueError, match="unconditional"):
+        unconditional(z, y)
+
+
+def test_balanced_draws_even_out_a_rare_label():
+    labels = np.array([0] * 90 + [1] * 10)
+    torch.manual_seed(0)
+
+    def share_of_rare(balanced: bool) -> tuple[float, float]:
+        draws = Draws(lambda rows: rows, 100, 4000, 4, slice(0, 4000), torch.device("cpu"),
+                      labels=labels, n_labels=2, balanced=balanced)  # fmt: skip
+        rows, y_real = draws.reals()
+        assert torch.equal(y_real.argmax(1), torch.as_tensor(labels)[rows])  # each clip with its own label
+        _, y_fake = draws.latents()
+        return y_real[:, 1].mean().item(), y_fake[:, 1].mean().item()
+
+    real, fake = share_of_rare(False)
+    assert 0.07 < real < 0.13 and 0.07 < fake < 0.13
+    real, fake = share_of_rare(True)
+    assert 0.45 < real < 0.55 and 0.45 < fake < 0.55
+
+
+@pytest.mark.parametrize("recipe", ["wavegan", "modern"])
+def test_training_is_conditional_when_the_data_has_labels(tmp_path, recipe):
+    clips, manifest = labelled_dataset(tmp_path / "data")
+    outputs = outputs_in(tmp_path / "out")
+    config = tiny_config(recipe=recipe, balance_labels=True, latent_dim=8)
+    launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs, manifest_path=manifest)
+    generator, meta = load_generator(outputs.generator)
+    assert meta["labels"] == ["kick", "snare"] and meta["model"]["n_labels"] == 2
+    assert load_generator(outputs.best)[1]["labels"] == ["kick", "snare"]
+    kick, snare = regenerate(outputs.generator, 7, "kick"), regenerate(outputs.generator, 7, "snare")
+    assert kick.shape == (SAMPLE_RATE,) and not np.allclose(kick, snare)
+    with pytest.raises(ValueError, match="'clap' is not one the generator knows"):
+        regenerate(outputs.generator, 7, "clap")
+
+    # conditional: false trains the same data without labels; a relabelled dataset is another run.
+    launch_training(clips, summary_path(clips), {**config, "conditional": False}, tmp_path / "state",
+                    outputs_in(tmp_path / "plain"), manifest_path=manifest)  # fmt: skip
+    assert load_generator(tmp_path / "plain" / "generator.pt")[1]["labels"] == []
+    assert len(list((tmp_path / "state").iterdir())) == 2
+
+
+def test_when_labels_are_used(tmp_path):
+    clips, manifest = labelled_dataset(tmp_path / "one", labels=["kick"] * 16)
+    outputs = outputs_in(tmp_path / "out")
+    launch_training(clips, summary_path(clips), tiny_config(), tmp_path / "s", outputs, manifest_path=manifest)
+    assert load_generator(outputs.generator)[1]["labels"] == []  # auto: one label is no choice to make
+    partly = ["kick", "snare"] * 7 + ["", ""]
+    clips, manifest = labelled_dataset(tmp_path / "partly", labels=partly)
+    with pytest.raises(ConfigError, match="train.conditional is true but 2 of 16 clips have no label"):
+        launch_training(clips, summary_path(clips), tiny_config(conditional=True), tmp_path / "s", outputs,
+                        manifest_path=manifest)  # fmt: skip
+    launch_training(clips, summary_path(clips), tiny_config(), tmp_path / "s", outputs, manifest_path=manifest)
+    assert load_generator(outputs.generator)[1]["labels"] == []  # auto: unlabelled clips: no conditioning
+
+
+@pytest.fixture(scope="module")
+def conditional_generator(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("conditional")
+    clips, manifest = labelled_dataset(folder / "data")
+    outputs = outputs_in(folder / "out")
+    launch_training(clips, summary_path(clips), tiny_config(recipe="modern", latent_dim=8), folder / "state",
+                    outputs, manifest_path=manifest)  # fmt: skip
+    return outputs.generator, clips, manifest
+
+
+def test_render_per_label_and_blends(conditional_generator, tmp_path):
+    generator, clips, manifest = conditional_generator
+    out = tmp_path / "samples"
+    blends = [{"from": "kick", "to": "snare", "steps": 4}, {"from": {"label": "kick", "seed": 1}, "to": 2, "steps": 3}]
+    render_samples(generator, out / "sounds", out / "samples.tsv", out / "contact_sheet.png", 3, 50, 16000, "FLOAT",
+                   blends=blends, blends_table=out / "blends.tsv")  # fmt: skip
+    rows = read_tsv(out / "samples.tsv")
+    assert [(r["label"], r["seed"], r["file"]) for r in rows] == [
+        (label, str(50 + i), f"sounds/{label}/sample_{i:04d}.wav") for label in LABELS for i in range(3)
+    ]
+    # The file of label L and seed s is what regenerate gives for (s, L).
+    audio, _ = sf.read(out / "sounds" / "snare" / "sample_0002.wav", dtype="float32")
+    np.testing.assert_allclose(audio, regenerate(generator, 52, "snare"), atol=1e-6)
+
+    table = read_tsv(out / "blends.tsv")
+    first = [row for row in table if row["blend"] == "kick-50_to_snare-50"]
+    assert [row["position"] for row in first] == ["0.0000", "0.3333", "0.6667", "1.0000"]
+    ends = [sf.read(out / row["file"], dtype="float32")[0] for row in (first[0], first[-1])]
+    np.testing.assert_allclose(ends[0], regenerate(generator, 50, "kick"), atol=1e-6)
+    np.testing.assert_allclose(ends[1], regenerate(generator, 50, "snare"), atol=1e-6)
+    audition = sf.read(out / first[0]["audition"], dtype="float32")[0]
+    assert len(audition) == 4 * (16000 + 4000)  # the steps in order, 0.25 s apart
+    np.testing.assert_allclose(audition[20000:36000], sf.read(out / first[1]["file"], dtype="float32")[0], atol=1e-6)
+    second = [row for row in table if row["blend"] == "kick-1_to_kick-2"]
+    assert len(second) == 3 and second[-1]["to_label"] == "kick"  # the missing label is the other end's
+    np.testing.assert_allclose(sf.read(out / second[-1]["file"], dtype="float32")[0], regenerate(generator, 2, "kick"),
+                               atol=1e-6)  # fmt: skip
+
+    # Only some labels, with their own counts.
+    render_samples(generator, out / "some", out / "some.tsv", out / "some.png", 3, 50, 16000, "FLOAT",
+                   label_counts={"snare": 2})  # fmt: skip
+    assert [(r["label"], r["file"]) for r in read_tsv(out / "some.tsv")] == [
+        ("snare", "some/snare/sample_0000.wav"), ("snare", "some/snare/sample_0001.wav")
+    ]
+
+
+def test_blend_entries_are_checked():
+    with pytest.raises(ValueError, match=r"render.blends\[1\]: label 'clap' is not one"):
+        parse_blends([{"from": "kick", "to": "clap", "steps": 4}], 0, ["kick", "snare"])
+    with pytest.raises(ValueError, match=r"render.blends\[1\]: the generator is conditional"):
+        parse_blends([{"from": 1, "to": 2, "steps": 4}], 0, ["kick", "snare"])
+    with pytest.raises(ValueError, match=r"render.blends\[2\]: the generator was trained without labels"):
+        parse_blends([{"from": 1, "to": 2, "steps": 4}, {"from": "kick", "to": 2, "steps": 4}], 0, [])
+    with pytest.raises(ValueError, match="both ends are the same"):
+        parse_blends([{"from": "kick", "to": "kick", "steps": 4}], 0, ["kick"])
+
+
+def test_slerp_keeps_the_ends_and_moves_on_the_sphere():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    points = slerp(a, b, torch.linspace(0, 1, 5))
+    assert torch.allclose(points[0], a) and torch.allclose(points[-1], b, atol=1e-6)
+    assert torch.allclose(points.norm(dim=1), torch.linspace(1, 2, 5))
+    angles = torch.atan2(points[:, 1], points[:, 0])
+    assert torch.allclose(angles.diff(), torch.full((4,), np.pi / 8), atol=1e-6)  # evenly spaced on the arc
+
+
+def test_label_folders_are_safe_and_distinct():
+    folders = label_folders(["kick", "../etc", "a+b", "a_b", "blends", ".hidden"])
+    assert folders == {"kick": "kick", "../etc": "etc", "a+b": "a_b", "a_b": "a_b_2", "blends": "blends_2",
+                       ".hidden": "hidden"}  # fmt: skip
+
+
+def test_trim_cuts_the_silent_tail_and_fades_out():
+    rate = 16000
+    audio = np.zeros(rate, np.float32)
+    audio[:4000] = 0.5 * np.sin(np.arange(4000) * 0.3)
+    trimmed = trim_tail(audio, rate)
+    assert len(trimmed) == 4000 + round(0.05 * rate)
+    assert abs(trimmed[-1]) < 1e-6 and np.abs(trimmed[-160:]).max() < np.abs(audio[:4000]).max()
+    np.testing.assert_array_equal(trimmed[:3000], audio[:3000])
+    assert len(trim_tail(np.zeros(rate, np.float32), rate)) == round(0.05 * rate)  # silence: kept short, not empty
+
+
+def test_pack_and_gallery_show_labels_and_blends(conditional_generator, tmp_path):
+    generator, clips, manifest = conditional_generator
+    out = tmp_path / "samples"
+    render_samples(generator, out / "sounds", out / "samples.tsv", out / "contact_sheet.png", 2, 50, 16000, "PCM_16",
+                   blends=[{"from": "kick", "to": "snare", "steps": 3}], blends_table=out / "blends.tsv")  # fmt: skip
+    evaluate(out / "samples.tsv", generator, clips, manifest, EVALUATE, tmp_path / "metrics.json")
+    config = {"sources": [{"name": "kit", "kind": "local"}], "render": {"trim": True, "sample_rate": 16000}}
+    write_pack(tmp_path / "pack.zip", out / "samples.tsv", tmp_path / "metrics.json", manifest, [], generator, config,
+               blends_table=out / "blends.tsv")  # fmt: skip
+    with zipfile.ZipFile(tmp_path / "pack.zip") as archive:
+        names = set(archive.namelist())
+        assert {"audiogan-samples/kick/sample_0000.wav", "audiogan-samples/snare/sample_0001.wav",
+                "audiogan-samples/blends/kick-50_to_snare-50.wav",
+                "audiogan-samples/blends/kick-50_to_snare-50/step_02.wav"} <= names  # fmt: skip
+        packed = archive.read("audiogan-samples/snare/sample_0001.wav")
+        csv_text = archive.read("audiogan-samples/samples.csv").decode()
+    assert "snare/sample_0001.wav,snare,51," in csv_text
+    rendered = (out / "sounds" / "snare" / "sample_0001.wav").read_bytes()
+    (tmp_path / "packed.wav").write_bytes(packed)
+    expected = trim_tail(sf.read(out / "sounds" / "snare" / "sample_0001.wav", dtype="float32")[0], 16000)
+    assert sf.info(tmp_path / "packed.wav").frames == len(expected) <= sf.info(out / "sounds/snare/sample_0001.wav").frames
+    assert rendered != packed or len(expected) == 16000
+
+    write_gallery(out / "index.html", out / "samples.tsv", None, None, None, tmp_path / "metrics.json", config,
+                  blends_table=out / "blends.tsv")  # fmt: skip
+    page = (out / "index.html").read_text()
+    assert "<h3>kick \u00b7 2 samples</h3>" in page and "<h3>snare \u00b7 2 samples</h3>" in page
+    assert page.index("<h3>kick") < page.index("sounds/kick/sample_0001.wav") < page.index("<h3>snare")
+    assert "<h2>Blends</h2>" in page and 'src="sounds/blends/kick-50_to_snare-50.wav"' in page
+    assert page.count('src="sounds/blends/kick-50_to_snare-50/step_0') == 3
+
+
+def test_two_gloo_processes_train_a_conditional_model_like_one(tmp_path):
+    from train_fixtures import loss_values
+
+    clips, manifest = labelled_dataset(tmp_path / "data")
+    config = tiny_config(batch_size=4, n_critic=2, steps=3, checkpoint_every=3, threads=2, balance_labels=True)
+    for name, gpus in (("one", 1), ("two", 2)):
+        launch_training(clips, summary_path(clips), {**config, "gpus": gpus}, tmp_path / name,
+                        outputs_in(tmp_path / f"{name}_out"), manifest_path=manifest)  # fmt: skip
+    one, two = loss_values(tmp_path / "one_out" / "losses.csv"), loss_values(tmp_path / "two_out" / "losses.csv")
+    # Each rank draws the whole batch's clips and labels and keeps its half: the same global batch.
+    np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
+    assert load_generator(tmp_path / "two_out" / "generator.pt")[1]["labels"] == ["kick", "snare"]
