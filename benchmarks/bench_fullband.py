@@ -59,7 +59,7 @@ from audiogan.audio_io import load_mono, resample  # noqa: E402
 from audiogan.checkpoint import build_generator, load_generator  # noqa: E402
 from audiogan.features import clip_features, high_band_share  # noqa: E402
 from audiogan.frechet import frechet_distance  # noqa: E402
-from audiogan.render import fit_length, generate_clips, latent_dim_of, render_samples  # noqa: E402
+from audiogan.render import fit_length, generate_clips, latent_dim_of, render_samples, seeded_latents  # noqa: E402
 from audiogan.sources.demo import SAMPLE_RATE as DEMO_RATE  # noqa: E402
 from audiogan.sources.demo import synthesize_track  # noqa: E402
 
@@ -140,8 +140,9 @@ def preview_shares(folder: Path) -> list[tuple[int, float]]:
 
 def render_at_44k(generator_path: Path, samples: int, folder: Path) -> np.ndarray:
     """Render with the render stage itself at 44.1 kHz (resampling a 16 kHz model), read back."""
-    paths = [folder / f"sample_{i:04d}.wav" for i in range(samples)]
-    render_samples(generator_path, paths, folder / "samples.tsv", folder / "sheet.png", RENDER_SEED, RATE, "FLOAT")
+    render_samples(generator_path, folder, folder / "samples.tsv", folder / "sheet.png", samples, RENDER_SEED, RATE,
+                   "FLOAT")  # fmt: skip
+    paths = sorted(folder.glob("sample_*.wav"))
     return np.stack([fit_length(load_mono(p, RATE), round(SECONDS * RATE)) for p in paths])
 
 
@@ -154,7 +155,7 @@ def untrained_at_44k(generator_path: Path, samples: int) -> np.ndarray:
         generator = build_generator(meta["family"], meta["model"]).eval()
     seeds = [RENDER_SEED + i for i in range(samples)]
     clip = round(SECONDS * rate)
-    audio = np.concatenate(list(generate_clips(generator, seeds, latent_dim_of(meta), clip)))
+    audio = np.concatenate(list(generate_clips(generator, seeded_latents(seeds, latent_dim_of(meta)), None, clip)))
     return np.stack([fit_length(resample(a, rate, RATE), round(SECONDS * RATE)) for a in audio])
 
 

@@ -95,8 +95,10 @@ def test_checkpoint_round_trip_and_render_at_44k(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded(z), generator(z))
 
-    paths = [tmp_path / "samples" / f"sample_{i}.wav" for i in range(2)]
-    render_samples(path, paths, tmp_path / "samples" / "samples.tsv", tmp_path / "sheet.png", seed=3, sample_rate=RATE)
+    render_samples(path, tmp_path / "samples", tmp_path / "samples" / "samples.tsv", tmp_path / "sheet.png",
+                   count=2, seed=3, sample_rate=RATE)  # fmt: skip
+    paths = sorted((tmp_path / "samples").glob("sample_*.wav"))
+    assert len(paths) == 2
     for sample in paths:
         info = sf.info(sample)
         assert (info.samplerate, info.frames) == (RATE, CLIP)  # trimmed to the clip, not the slice
