@@ -31,7 +31,7 @@ def test_44k_4s_run_end_to_end_with_the_multiband_family(tmp_path):
 
     generator = torch.load(workdir / "results" / "model" / "generator.pt", weights_only=True)
     assert generator["family"] == "multiband" and generator["model"]["slice_length"] == 4 * 65536
-    samples = sorted((workdir / "results" / "samples").glob("sample_*.wav"))
+    samples = sorted((workdir / "results" / "samples" / "sounds").glob("sample_*.wav"))
     assert len(samples) == 2
     for path in samples:
         info = sf.info(path)
