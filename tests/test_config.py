@@ -65,7 +65,16 @@ def test_paper_preset_overrides_validate():
         ({"render": {"subtype": "MP3"}}, ["render.subtype", "'PCM_16', 'PCM_24', 'FLOAT'"]),
         ({"train": {"stepz": 3}}, ["train", "'stepz'", "steps"]),
         ({"train": {"steps": 0}}, ["train.steps", "minimum"]),
-        ({"audio": {"sample_rate": 44100}}, ["audio.clip_seconds", "176400 samples", "1.486 s"]),
+        (
+            {"audio": {"sample_rate": 44100}, "train": {"family": "wavegan"}},
+            ["audio.clip_seconds", "176400 samples", "1.486 s", "train.family: multiband"],
+        ),
+        (
+            {"audio": {"sample_rate": 48000, "clip_seconds": 6}, "train": {"bands": 4}},
+            ["audio.clip_seconds", "288000 samples", "train.bands", "5.461 s"],
+        ),
+        ({"train": {"family": "vqgan"}}, ["train.family", "'auto', 'wavegan', 'multiband'"]),
+        ({"train": {"bands": 1}}, ["train.bands", "minimum"]),
         ({"train": {"device": "tpu"}}, ["train.device", "'auto', 'cpu', 'cuda'"]),
         ({"train": {"recipe": "lsgan"}}, ["train.recipe", "'wavegan', 'modern'"]),
         ({"train": {"augment": {"p": 1.5}}}, ["train.augment.p", "maximum"]),

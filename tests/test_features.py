@@ -60,3 +60,32 @@ def test_too_short_clip_is_an_error():
         log_mel_spectrogram(np.zeros(100, np.float32), 16000)
     with pytest.raises(ValueError, match="shape"):
         clip_features(np.zeros((2, 3, 4000), np.float32), 8000)
+
+
+def test_high_band_share_of_white_and_lowpassed_noise():
+    from scipy import signal
+
+    from audiogan.features import high_band_share
+
+    rate = 44100
+    noise = np.random.default_rng(0).standard_normal((3, rate)).astype(np.float32)
+    white = high_band_share(noise, rate)
+    # White noise: energy spread evenly up to Nyquist, so (22050 - 8000) / 22050 of it is above.
+    np.testing.assert_allclose(white, (rate / 2 - 8000) / (rate / 2), atol=0.01)
+    lowpassed = signal.sosfiltfilt(signal.butter(8, 6000, fs=rate, output="sos"), noise, axis=1)
+    assert (high_band_share(lowpassed, rate) < 1e-3).all()
+    assert high_band_share(noise[0], 16000).tolist() == [0.0]  # nothing above Nyquist
+    assert np.isnan(high_band_share(np.zeros((1, 1000)), rate)).all()  # silence has no share
+
+
+def test_mel_bands_can_stop_below_nyquist():
+    rate = 44100
+    n_fft, _ = stft_sizes(rate)
+    bank = mel_filterbank(rate, n_fft, N_MELS, 20000.0)
+    bins = np.linspace(0, rate / 2, n_fft // 2 + 1)
+    assert bank[:, bins > 20000.0].sum() == 0 and bank[-1, bins > 19000.0].sum() > 0
+    t = np.arange(rate) / rate
+    air = (0.5 * np.sin(2 * np.pi * 21000 * t)).astype(np.float32)  # above the top band
+    assert clip_features(air, rate, fmax=20000.0)[0, :N_MELS].max() < clip_features(air, rate)[0, :N_MELS].max() - 40
+    with pytest.raises(ValueError, match="fmax"):
+        mel_filterbank(16000, 512, N_MELS, 20000.0)

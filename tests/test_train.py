@@ -121,5 +121,5 @@ def test_bad_settings_are_named(tmp_path):
     long_clips = tmp_path / "long.npy"
     np.save(long_clips, np.zeros((2, 70000), np.float32))
     write_summary(long_clips, 70000)
-    with pytest.raises(ValueError, match="70000 samples.*65536"):
-        launch_training(long_clips, summary_path(long_clips), tiny_config(), tmp_path / "state", outputs)
+    with pytest.raises(ConfigError, match="train.family: wavegan: .*70000 samples.*65536.*multiband"):
+        launch_training(long_clips, summary_path(long_clips), tiny_config(family="wavegan"), tmp_path / "state", outputs)

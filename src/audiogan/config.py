@@ -135,12 +135,21 @@ def _check_semantics(config: dict[str, Any]) -> None:
         )
     audio = config["audio"]
     clip_samples = round(audio["clip_seconds"] * audio["sample_rate"])
-    if not MIN_CLIP_SAMPLES <= clip_samples <= MAX_CLIP_SAMPLES:
-        longest = MAX_CLIP_SAMPLES / audio["sample_rate"]
+    # The longest clip of the model family (audiogan.families): one WaveGAN slice, or one per band.
+    wavegan = train["family"] == "wavegan"
+    most = MAX_CLIP_SAMPLES * (1 if wavegan else train["bands"])
+    if not MIN_CLIP_SAMPLES <= clip_samples <= most:
+        longest = most / audio["sample_rate"]
+        if wavegan and clip_samples > most:
+            limit = "WaveGAN's longest slice; train.family: multiband (or auto) splits longer clips into sub-bands"
+        elif clip_samples > most:
+            limit = f"{train['bands']} train.bands of at most {MAX_CLIP_SAMPLES} samples each; raise train.bands"
+        else:
+            limit = "the shortest clip"
         raise ConfigError(
             f"invalid config: audio.clip_seconds: {audio['clip_seconds']} s at {audio['sample_rate']} Hz is "
-            f"{clip_samples} samples; allowed: {MIN_CLIP_SAMPLES} to {MAX_CLIP_SAMPLES} (WaveGAN's longest "
-            f"slice), i.e. at most {longest:.3f} s at this rate"
+            f"{clip_samples} samples; allowed: {MIN_CLIP_SAMPLES} to {most} ({limit}), i.e. at most "
+            f"{longest:.3f} s at this rate with train.family: {train['family']}"
         )
 
 

@@ -89,6 +89,31 @@ def _fd_scale(fd: Mapping[str, Any]) -> str:
     )
 
 
+def _percent(value: Any) -> str:
+    return "n/a" if not isinstance(value, (int, float)) else f"{100.0 * value:.1f}%"
+
+
+def _full_band_cards(metrics: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Cards of the full-band numbers, where the model's rate carries them (metrics.json may be null)."""
+    cards = []
+    high = metrics.get("high_band") or {}
+    if high.get("real") is not None:
+        cards.append((
+            f"Energy above {float(high.get('above_hz', 8000)) / 1000:g} kHz", _percent(high.get("generated")),
+            f"Share of the samples' energy in the top of the band (cymbals, hats, air); real clips: "
+            f"{_percent(high.get('real'))}. A 16 kHz model resampled for export has none.", "",
+        ))  # fmt: skip
+    fd_20k = metrics.get("fd_mel_20k") or {}
+    if fd_20k.get("generated") is not None:
+        cards.append((
+            f"FD-mel to {float(fd_20k.get('fmax_hz', 20000)) / 1000:g} kHz", _num(fd_20k.get("generated")),
+            f"FD-mel on mel bands spanning 0-{float(fd_20k.get('fmax_hz', 20000)) / 1000:g} kHz. Real clips "
+            f"score {_num(fd_20k.get('real_floor'))}, an untrained generator {_num(fd_20k.get('untrained_ceiling'))}.",
+            _fd_scale(fd_20k),
+        ))  # fmt: skip
+    return cards
+
+
 def _metric_cards(metrics: Mapping[str, Any]) -> str:
     if not metrics:
         return '<p class="muted">No metrics were computed for this run.</p>'
@@ -113,6 +138,7 @@ def _metric_cards(metrics: Mapping[str, Any]) -> str:
          "Median distance from a sample to its most similar other sample; real clips: "
          f"{_num(div.get('held_out_median_nn_held_out'))}. Much lower means the samples repeat each other.", ""),
     ]
+    cards += _full_band_cards(metrics)
     parts = []
     for title, value, text, extra in cards:
         parts.append(

@@ -15,6 +15,12 @@ way in the same run, so a number can be read without knowing the metric:
   distance for held-out real clips it is flagged as a near-copy) and to its nearest other sample
   (small = the samples repeat each other), each with the held-out real clips as reference.
 
+Two more for full-band models (null where the model's rate cannot carry them):
+- FD-mel up to 20 kHz (`fd_mel_20k`): the same FD-mel on 40 mel bands spanning 0-20 kHz, where
+  the rate's Nyquist reaches 20 kHz (44.1 and 48 kHz), so runs at those rates compare alike.
+- High-band share (`high_band`): the mean over clips of each clip's share of energy above 8 kHz,
+  of the samples and of the real clips; a 16 kHz model has none, a hi-hat has much.
+
 "Held-out" here means not in the reference half of the sampled clips; the generator saw every
 clip during training, so these are reference points for the metrics, not a test set. Distances are
 RMS over the standardized feature dimensions. Real clips (and the untrained generator's output) go
@@ -25,6 +31,8 @@ subtype, resampled back), so that processing never counts as a difference.
     step, checkpoint (which generator was rendered and why: training.selection), sample_rate, features, seeds {evaluate, samples}, clips {total, used, reference,
     held_out, compared, searched_for_copies},
     fd_mel {generated, real_floor, untrained_ceiling},
+    fd_mel_20k {fmax_hz, generated, real_floor, untrained_ceiling} or null (Nyquist below 20 kHz),
+    high_band {above_hz, generated, real, ratio} (values null where Nyquist is at or below 8 kHz),
     ndb {bins, alpha, generated, held_out_real, reference_shares, generated_shares},
     memorization {copy_threshold, held_out_median_nn_train, threshold_distance,
                   generated_median_nn_train, near_copies},
@@ -49,7 +57,7 @@ import torch
 
 from .atomic import atomic_write_text
 from .dataset import clip_rows, open_clips
-from .features import clip_features
+from .features import clip_features, high_band_share
 from .frechet import frechet_distance
 from .tsv import read_tsv
 
@@ -62,6 +70,8 @@ ALPHA = 0.05
 Z_CRITICAL = 1.959964  # two-sided 5%
 SETTINGS = ("max_real_clips", "ndb_bins", "seed", "copy_threshold")  # defaults: schemas/config.schema.yaml
 MIN_REAL_CLIPS = 4  # two reference and two held-out clips: the least a covariance needs
+FULL_BAND_HZ = 20000.0  # top of the mel bands of fd_mel_20k
+HIGH_BAND_HZ = 8000.0  # the Nyquist of a 16 kHz model: what resampling it cannot add
 
 
 # -- NDB/K -----------------------------------------------------------------------------------------
@@ -186,6 +196,11 @@ def _manifest_rows(manifest_path: str | os.PathLike) -> dict[int, dict[str, str]
     return {int(row["index"]): row for row in read_tsv(manifest_path)}
 
 
+def _mean_or_none(values: np.ndarray) -> float | None:
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if len(values) else None
+
+
 def _fd_or_none(a: np.ndarray, b: np.ndarray) -> float | None:
     return frechet_distance(a, b) if len(a) >= 2 and len(b) >= 2 else None
 
@@ -226,20 +241,32 @@ def evaluate(
     order = rng.permutation(len(used))
     ref_pos, held_pos = np.sort(order[: len(used) // 2]), np.sort(order[len(used) // 2 :])
     # Sorted indices: the memory-mapped clips are read in one forward pass.
-    real = clip_features(_as_rendered(clip_rows(clips, used), rate, file_rate, subtype), rate)
-    gen = clip_features(generated, rate)
     labels = [row.get("label", "") for row in rows]
-    untrained_audio = _untrained_clips(meta, seeds, labels, clip_samples, seed)
-    untrained = clip_features(_as_rendered(untrained_audio, rate, file_rate, subtype), rate)
+    real_audio = _as_rendered(clip_rows(clips, used), rate, file_rate, subtype)
+    untrained_audio = _as_rendered(_untrained_clips(meta, seeds, labels, clip_samples, seed), rate, file_rate, subtype)
+    real, gen, untrained = (clip_features(a, rate) for a in (real_audio, generated, untrained_audio))
     # The floor uses as many held-out clips as there are samples: FD's small-sample bias then
     # weighs on both numbers alike.
     compared = np.sort(rng.choice(held_pos, min(len(gen), len(held_pos)), replace=False))
 
-    fd = {
-        "generated": _fd_or_none(real[ref_pos], gen),
-        "real_floor": _fd_or_none(real[ref_pos], real[compared]),
-        "untrained_ceiling": _fd_or_none(real[ref_pos], untrained),
-    }
+    def fd_mel(real: np.ndarray, gen: np.ndarray, untrained: np.ndarray) -> dict[str, float | None]:
+        return {
+            "generated": _fd_or_none(real[ref_pos], gen),
+            "real_floor": _fd_or_none(real[ref_pos], real[compared]),
+            "untrained_ceiling": _fd_or_none(real[ref_pos], untrained),
+        }
+
+    fd = fd_mel(real, gen, untrained)
+    fd_20k = None
+    if rate / 2.0 >= FULL_BAND_HZ:
+        features = (clip_features(a, rate, fmax=FULL_BAND_HZ) for a in (real_audio, generated, untrained_audio))
+        fd_20k = {"fmax_hz": FULL_BAND_HZ, **fd_mel(*features)}
+    high_band = {"above_hz": HIGH_BAND_HZ, "generated": None, "real": None, "ratio": None}
+    if rate / 2.0 > HIGH_BAND_HZ:
+        high_band["generated"] = _mean_or_none(high_band_share(generated, rate, HIGH_BAND_HZ))
+        high_band["real"] = _mean_or_none(high_band_share(real_audio, rate, HIGH_BAND_HZ))
+        if high_band["generated"] is not None and high_band["real"]:
+            high_band["ratio"] = high_band["generated"] / high_band["real"]
 
     # Standardize with the real clips' statistics, so every band counts alike in distances.
     # The scale is floored at a tenth of the typical one: a band that barely moves in the data
@@ -301,6 +328,8 @@ def evaluate(
             "searched_for_copies": int(len(used)),
         },
         "fd_mel": fd,
+        "fd_mel_20k": fd_20k,
+        "high_band": high_band,
         "ndb": {
             "bins": bins,
             "alpha": ALPHA,
@@ -325,12 +354,14 @@ def evaluate(
     }
     atomic_write_text(out_json, json.dumps(metrics, indent=2) + "\n")
     log.info(
-        "FD-mel %s (floor %s, ceiling %s); NDB/K %.2f (held-out %.2f); %d near-copies; %.1f s",
+        "FD-mel %s (floor %s, ceiling %s); NDB/K %.2f (held-out %.2f); %d near-copies; energy above 8 kHz "
+        "%s (real %s); %.1f s",
         _fmt(fd["generated"]), _fmt(fd["real_floor"]), _fmt(fd["untrained_ceiling"]),
-        ndb_gen, ndb_held, int(near_copy.sum()), metrics["seconds"],
+        ndb_gen, ndb_held, int(near_copy.sum()), _fmt(high_band["generated"], 4), _fmt(high_band["real"], 4),
+        metrics["seconds"],
     )
     return metrics
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

@@ -32,7 +32,7 @@ def export_generator(
     full = checkpoint_path(state_dir, step)
     if full.is_file():
         state = load_checkpoint(full)
-        generator = get_family(cfg["family"]).generator(**job.model_arguments)
+        generator = get_family(job.family).generator(**job.model_arguments)
         generator.load_state_dict(state["generator_ema"] if "generator_ema" in state else state["generator"])
         quality = state["quality"].tolist()
     elif best_path(state_dir, step).is_file():
@@ -46,5 +46,5 @@ def export_generator(
             f"train.keep_checkpoints for the next run"
         )
     save_generator(out_path, generator, job.model_arguments, job.sample_rate, job.clip_seconds, step, dict(cfg),
-                   family=cfg["family"], recipe=cfg["recipe"], selection=selection.describe("step", step, quality),
+                   family=job.family, recipe=cfg["recipe"], selection=selection.describe("step", step, quality),
                    labels=job.labels)  # fmt: skip

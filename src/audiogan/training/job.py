@@ -19,7 +19,7 @@ import numpy as np
 
 from ..config import ConfigError
 from ..dataset import DatasetFormatError, clip_labels, open_clips, read_summary
-from ..families import get_family
+from ..families import get_family, resolve_family
 from .identity import identity_hash, run_identity, train_settings
 
 log = logging.getLogger("audiogan.train")
@@ -50,6 +50,7 @@ class TrainJob:
     model_arguments: Mapping[str, Any] = field(default_factory=dict)
     manifest_path: str | None = None  # the dataset's manifest.tsv: each clip's label
     labels: tuple[str, ...] = ()  # the label names the generator is conditioned on; () unconditional
+    family: str = "wavegan"  # train.family resolved for this clip length (`auto` never appears here)
 
     @classmethod
     def create(
@@ -77,7 +78,8 @@ class TrainJob:
                 f"train.batch_size ({settings['batch_size']}) must be divisible by train.gpus ({settings['gpus']})"
             )
         labels = conditioning_labels(settings["conditional"], manifest_path, len(clips))
-        arguments = get_family(settings["family"]).arguments(settings, clip_samples)
+        family = resolve_family(settings["family"], clip_samples)
+        arguments = get_family(family).arguments(settings, clip_samples)
         if labels:
             arguments["n_labels"] = len(labels)
         return cls(
@@ -94,6 +96,7 @@ class TrainJob:
             model_arguments=arguments,
             manifest_path=None if manifest_path is None else str(manifest_path),
             labels=tuple(labels),
+            family=family,
         )
 
     @property

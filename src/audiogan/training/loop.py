@@ -186,7 +186,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     torch.manual_seed(cfg["seed"])
     np.random.seed(cfg["seed"] % 2**32)
     random.seed(cfg["seed"])
-    family = get_family(cfg["family"])
+    family = get_family(job.family)
     generator = family.generator(**job.model_arguments).to(device)
     critic = family.critic(**job.model_arguments).to(device)
     betas = tuple(cfg["betas"])
@@ -219,8 +219,8 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
         if main:
             log.info("resuming run %s from %s (step %d of %d)", state_dir.name, path, step, steps)
     elif main:
-        log.info("starting run %s in %s: recipe %s, %d steps, d=%d, slice %d, batch %d on %d %s process(es)",
-                 state_dir.name, state_dir, cfg["recipe"], steps, cfg["model_size"], job.slice_length,
+        log.info("starting run %s in %s: %s, recipe %s, %d steps, d=%d, slice %d, batch %d on %d %s process(es)",
+                 state_dir.name, state_dir, job.family, cfg["recipe"], steps, cfg["model_size"], job.slice_length,
                  batch_size, ctx.world_size, device.type)  # fmt: skip
         if job.labels:
             counts = np.bincount(label_ids, minlength=len(job.labels))
@@ -240,7 +240,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
 
     def write_generator(path: Path, module: torch.nn.Module, at_step: int, kind: str) -> None:
         save_generator(path, module, job.model_arguments, job.sample_rate, job.clip_seconds, at_step, dict(cfg),
-                       family=cfg["family"], recipe=cfg["recipe"],
+                       family=job.family, recipe=cfg["recipe"],
                        selection=selection.describe(kind, at_step, quality), labels=job.labels)  # fmt: skip
 
     def scored_generator() -> torch.nn.Module:
@@ -270,7 +270,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
             "quality": torch.tensor(quality, dtype=torch.float64).reshape(-1, len(history.QUALITY_COLUMNS)),
             "trained_seconds": trained_seconds + (time.perf_counter() - started),
             "config": dict(cfg),
-            "family": cfg["family"],
+            "family": job.family,
             "model": dict(job.model_arguments),
         }
         if ema is not None:
@@ -416,7 +416,7 @@ def _finalize(job: TrainJob, state_dir: Path, generator: torch.nn.Module, step: 
 
     def write(path, module: torch.nn.Module, at_step: int, kind: str) -> None:
         save_generator(path, module, job.model_arguments, job.sample_rate, job.clip_seconds, at_step, dict(cfg),
-                       family=cfg["family"], recipe=cfg["recipe"],
+                       family=job.family, recipe=cfg["recipe"],
                        selection=selection.describe(kind, at_step, quality), labels=job.labels)  # fmt: skip
 
     write(outputs.generator, generator, step, "latest")
