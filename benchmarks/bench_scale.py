@@ -174,11 +174,12 @@ def run_variant(name: str, repo: Path, workdir: Path, source_dir: Path, pcm_mb: 
     """All measurements for one workflow version on one prepared folder."""
     for leftover in ("results", "cache", "logs", ".snakemake"):
         shutil.rmtree(workdir / leftover, ignore_errors=True)
-    config = write_config(workdir, source_dir, name == "baseline", args.shard_mb)
+    legacy = name == "baseline" and args.baseline_config == "legacy"
+    config = write_config(workdir, source_dir, legacy, args.shard_mb)
     run = snakemake_cmd(repo, workdir, config, "--cores", "2", TARGET)
     row: dict = {"variant": name, "load": [os.getloadavg()[0]]}
     if args.dry_run_only:
-        target = "results/raw/files/items.tsv" if name == "baseline" else "results/raw/files/shards.tsv"
+        target = "results/raw/files/items.tsv" if legacy else "results/raw/files/shards.tsv"
         row["download"] = timed(snakemake_cmd(repo, workdir, config, "--cores", "2", target))[0]
         row["dry"], _, out = median_of(snakemake_cmd(repo, workdir, config, "-n", TARGET))
         row["planned_convert"] = next((int(parts[1]) for parts in map(str.split, out.splitlines())
@@ -215,6 +216,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, nargs="+", default=[10_000])
     parser.add_argument("--baseline", help="git revision to compare with (exported with git archive)")
+    parser.add_argument("--baseline-config", choices=("legacy", "same"), default="legacy",
+                        help="legacy: the baseline takes `convert.shards: 2` (before item-level shards); "
+                             "same: the same config as this checkout (a baseline after them)")
     parser.add_argument("--shard-mb", type=float, default=256)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
