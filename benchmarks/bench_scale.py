@@ -13,6 +13,10 @@ with `--baseline REV` the same steps with the workflow as of git revision REV, e
 
     python benchmarks/bench_scale.py --items 10000 100000 [--baseline a3da7f4] [--shard-mb 256]
     python benchmarks/bench_scale.py --items 1000000 --dry-run-only   # DAG cost: download + dry run
+    nice -n 5 python benchmarks/bench_scale.py --items 1000000 --seconds 0.25   # all steps at 1M, ~8 GB
+
+`--seconds S` makes every file S seconds long (one distinct file), instead of the 0.25-1.2 s mix:
+at 1M files that is 8 GB of 16-bit audio rather than 24 GB, and the per-item costs dominate.
 
 `--dry-run-only` runs the download checkpoint (lists the files, writes the shard listings) and then
 times the dry run, which then plans every convert and segment job: the DAG at that size, without
@@ -40,7 +44,7 @@ import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 16000
-DURATIONS = (0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.1, 1.2)  # seconds of the distinct files
+DURATIONS = [0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.1, 1.2]  # seconds of the distinct files (--seconds: one)
 TARGET = "results/dataset/summary.json"
 STAGES = ("download", "convert", "segment", "dataset")
 
@@ -170,11 +174,12 @@ def run_variant(name: str, repo: Path, workdir: Path, source_dir: Path, pcm_mb: 
     """All measurements for one workflow version on one prepared folder."""
     for leftover in ("results", "cache", "logs", ".snakemake"):
         shutil.rmtree(workdir / leftover, ignore_errors=True)
-    config = write_config(workdir, source_dir, name == "baseline", args.shard_mb)
+    legacy = name == "baseline" and args.baseline_config == "legacy"
+    config = write_config(workdir, source_dir, legacy, args.shard_mb)
     run = snakemake_cmd(repo, workdir, config, "--cores", "2", TARGET)
-    row: dict = {"variant": name}
+    row: dict = {"variant": name, "load": [os.getloadavg()[0]]}
     if args.dry_run_only:
-        target = "results/raw/files/items.tsv" if name == "baseline" else "results/raw/files/shards.tsv"
+        target = "results/raw/files/items.tsv" if legacy else "results/raw/files/shards.tsv"
         row["download"] = timed(snakemake_cmd(repo, workdir, config, "--cores", "2", target))[0]
         row["dry"], _, out = median_of(snakemake_cmd(repo, workdir, config, "-n", TARGET))
         row["planned_convert"] = next((int(parts[1]) for parts in map(str.split, out.splitlines())
@@ -183,22 +188,27 @@ def run_variant(name: str, repo: Path, workdir: Path, source_dir: Path, pcm_mb: 
     with AnonPeaks(workdir) as peaks:
         row["full"], row["full_cpu"], _ = timed(run)
     row["peaks"] = dict(peaks.peaks)
+    row["load"].append(os.getloadavg()[0])
     row["dry"], _, _ = median_of(snakemake_cmd(repo, workdir, config, "-n", TARGET))
     row["noop"], _, out = median_of(run)
     assert "Nothing to be done" in out, out[-2000:]
     row["converted_mb"] = disk_mb(workdir / "results" / "converted")
-    row["dataset_mb"] = disk_mb(workdir / "results" / "dataset") + disk_mb(workdir / "results" / "segments")
+    row["raw_mb"] = disk_mb(workdir / "results" / "raw")  # listings (items, shards)
+    row["segments_mb"] = disk_mb(workdir / "results" / "segments")
+    row["dataset_mb"] = disk_mb(workdir / "results" / "dataset") + row["segments_mb"]
     row["disk_ratio"] = (row["converted_mb"] + row["dataset_mb"]) / pcm_mb
 
     added = source_dir / "part_0000" / "added.wav"
     t = np.arange(int(0.9 * RATE)) / RATE
     sf.write(added, (0.3 * np.sin(2 * np.pi * 777 * t)).astype(np.float32), RATE, subtype="PCM_16")
     with AnonPeaks(workdir) as peaks:
-        row["add"], _, out = timed(run)
+        row["add"], row["add_cpu"], out = timed(run)
+    row["add_peaks"] = dict(peaks.peaks)
     row["add_convert_jobs"] = jobs_run(out, "convert")
     added.unlink()
-    row["remove"], _, out = timed(run)
+    row["remove"], row["remove_cpu"], out = timed(run)
     row["remove_convert_jobs"] = jobs_run(out, "convert")
+    row["load"].append(os.getloadavg()[0])
     return row
 
 
@@ -206,12 +216,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, nargs="+", default=[10_000])
     parser.add_argument("--baseline", help="git revision to compare with (exported with git archive)")
+    parser.add_argument("--baseline-config", choices=("legacy", "same"), default="legacy",
+                        help="legacy: the baseline takes `convert.shards: 2` (before item-level shards); "
+                             "same: the same config as this checkout (a baseline after them)")
     parser.add_argument("--shard-mb", type=float, default=256)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--dry-run-only", action="store_true")
+    parser.add_argument("--seconds", type=float, help="make every file this long (default: a 0.25-1.2 s mix)")
     args = parser.parse_args()
 
+    if args.seconds:
+        DURATIONS[:] = [args.seconds]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="audiogan-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"work folder: {workdir}")
@@ -245,7 +261,7 @@ def main() -> None:
                 for leftover in ("results", "cache", "logs", ".snakemake"):
                     shutil.rmtree(workdir / leftover, ignore_errors=True)
         print_table(rows, args.dry_run_only)
-        print(f"load average at end {os.getloadavg()[0]:.1f}")
+        print(f"load averages at end (1/5/15 min): {os.getloadavg()}")
     finally:
         if not args.keep and not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -264,9 +280,11 @@ def print_table(rows: list[dict], dry_only: bool) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         peaks = "/".join(f"{r['peaks'].get(s, float('nan')):.0f}" for s in STAGES)
-        print(f"| {r['items']:,} | {r['variant']} | {r['full']:.1f} | {r['dry']:.1f} | {r['noop']:.1f} | "
+        print(f"| {r['items']:,} | {r['variant']} | {r['full']:.1f} ({r['full_cpu']:.0f} CPU) | {r['dry']:.1f} | {r['noop']:.1f} | "
               f"{r['add']:.1f} ({r['add_convert_jobs']}) | {r['remove']:.1f} ({r['remove_convert_jobs']}) | {peaks} | "
               f"{r['converted_mb']:.0f} + {r['dataset_mb']:.0f} ({r['disk_ratio']:.2f}x) |")  # fmt: skip
+    print("load average (1 min) at start, after the full run, at end: " + "; ".join(
+        f"{r['items']:,} {r['variant']}: " + "/".join(f"{x:.1f}" for x in r["load"]) for r in rows))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -225,3 +225,26 @@ def test_two_folders_become_a_labelled_one_shot_dataset(tmp_path):
     clips = open_clips(workdir / "results" / "dataset" / "clips.json")
     assert names == ["kick", "snare"] and len(ids) == len(clips) == len(manifest) == sum(counts.values())
     assert [names[i] for i in ids] == [row["label"] for row in manifest]
+
+
+def test_links_to_files_resolve_and_links_to_folders_are_not_followed(tmp_path):
+    """The listing walks folders with one `scandir` each and resolves only symbolic links: a link
+    to a file is listed under its own name with its target's path, a link to a folder is not
+    entered (as `Path.rglob` never did), and neither are hidden folders."""
+    elsewhere = tmp_path / "elsewhere"
+    target = write_file(elsewhere / "target.wav", tone(0.1, 8000), 8000)
+    root = tmp_path / "root"
+    write_file(root / "z" / "plain.wav", tone(0.1, 8000), 8000)
+    (root / "link.wav").symlink_to(target)
+    (root / "linked folder").symlink_to(elsewhere, target_is_directory=True)
+    (root / ".hidden dir" / "sub").mkdir(parents=True)
+    (root / ".hidden dir" / "sub" / "x.wav").write_bytes(target.read_bytes())
+    (root / "no suffix").write_bytes(target.read_bytes())
+    (root / "dot.").write_bytes(target.read_bytes())
+
+    result = fetch_source(local(root), tmp_path / "cache")
+
+    assert [item.file for item in result.items] == ["link.wav", "z/plain.wav"]
+    assert result.items[0].path == target.resolve()
+    assert result.items[1].path == (root / "z" / "plain.wav").resolve()
+    assert result.failures == []

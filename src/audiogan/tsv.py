@@ -31,7 +31,12 @@ def escape(value: object) -> str:
     """One value as written in a cell (None is empty)."""
     if value is None:
         return ""
-    return _TO_ESCAPE.sub(lambda m: _ESCAPES[m.group()], str(value))
+    text = str(value)
+    # Fast path (a million-row listing has millions of cells): printable text without a backslash
+    # holds nothing to escape, since tab, CR and LF are not printable.
+    if "\\" not in text and text.isprintable():
+        return text
+    return _TO_ESCAPE.sub(lambda m: _ESCAPES[m.group()], text)
 
 
 def unescape(cell: str) -> str:

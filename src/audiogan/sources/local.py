@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..atomic import atomic_write_text
 from . import FetchResult, Item, SourceError, printable_name
@@ -39,23 +39,20 @@ def fetch(source: dict[str, Any], cache_dir: Path) -> FetchResult:
     license_ = source.get("license", "")
 
     items, failures, skipped = [], [], 0
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
-            continue  # hidden files and anything inside hidden folders (.git, .Trash, ._ resource forks)
-        dangling = path.is_symlink() and not path.exists()
-        if not (path.is_file() or dangling):
-            continue
-        if path.suffix.lower().lstrip(".") not in allowed:
+    base = root.resolve()  # once: per file, only symbolic links are resolved (realpath is 5 lstats)
+    for relative, is_link, dangling in _walk(str(root)):
+        if os.path.splitext(relative)[1].lower().lstrip(".") not in allowed:
             skipped += 1
             continue
-        shown = printable_name(relative.as_posix())
+        shown = printable_name(relative)
         if dangling:
-            failures.append((shown, f"broken symbolic link: its target {printable_name(os.readlink(path))!r} does not exist"))
-        elif not _is_utf8(relative.as_posix()):
+            target = os.readlink(os.path.join(root, relative))
+            failures.append((shown, f"broken symbolic link: its target {printable_name(target)!r} does not exist"))
+        elif not _is_utf8(relative):
             failures.append((shown, "file name is not valid UTF-8: rename the file (e.g. convmv -f latin1 -t utf8)"))
         else:
-            items.append(Item(path=path.resolve(), file=relative.as_posix(), license=license_))
+            path = (root / relative).resolve() if is_link else base / relative
+            items.append(Item(path=path, file=relative, license=license_))
     if not items:
         problems = f"; {len(failures)} unusable: " + "; ".join(f"{f}: {r}" for f, r in failures[:3]) if failures else ""
         raise SourceError(
@@ -64,6 +61,32 @@ def fetch(source: dict[str, Any], cache_dir: Path) -> FetchResult:
         )
     log.info("source %r: %d audio files in %s (%d other files ignored)", name, len(items), root, skipped)
     return FetchResult(items=items, failures=failures)
+
+
+def _walk(root: str, relative: str = "") -> Iterator[tuple[str, bool, bool]]:
+    """(relative posix name, is a symbolic link, is a dangling link) of every non-hidden file under
+    `root`, in sorted order, without descending into hidden folders or symbolic links to folders.
+
+    One `scandir` per folder: the entry types come from the directory listing, so a regular file
+    costs no `stat` here (a million files: seconds, not minutes as with `rglob` + `resolve`).
+    """
+    folder = os.path.join(root, relative) if relative else root
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except PermissionError:  # skipped, as `Path.rglob` does
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue  # hidden files and anything inside hidden folders (.git, .Trash, ._ resource forks)
+        name = f"{relative}/{entry.name}" if relative else entry.name
+        is_link = entry.is_symlink()
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(root, name)
+        elif entry.is_file(follow_symlinks=True):
+            yield name, is_link, False
+        elif is_link and not os.path.exists(entry.path):
+            yield name, True, True
 
 
 def _is_utf8(name: str) -> bool:
