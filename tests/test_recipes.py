@@ -199,7 +199,7 @@ def test_spectrogram_critics_sit_beside_the_waveform_critic_and_take_r1():
     from audiogan.training.identity import train_settings
 
     waveform = FAMILIES["wavegan"].critic(**FAMILIES["wavegan"].arguments(train_settings(modern_config()), 16384))
-    settings = {"ffts": [256, 1024], "mels": 32, "channels": 4}
+    settings = {"ffts": [256, 1024], "mels": 32, "channels": 4, "floor_db": -100.0}
     ensemble = with_spectral_critics(waveform, settings, "modern", SAMPLE_RATE)
     assert isinstance(ensemble, CriticEnsemble) and len(ensemble.spectral) == 2
     x = torch.randn(3, 1, 16384) * 0.3

@@ -12,7 +12,7 @@ is the average of the K critics' losses and R1 penalizes the gradient of their s
 changes. Only the `modern` recipe may use it (the faithful `wavegan` recipe stays as published).
 
 Each spectrogram critic: power STFT (Hann window, hop n_fft/4) -> the triangular mel filterbank of
-`audiogan.features` (`mels` bands) -> log -> five 2-D convolutions (the first two stride 2 in
+`audiogan.features` (`mels` bands) -> log (above a floor of `floor_db`) -> five 2-D convolutions (the first two stride 2 in
 both axes, which keeps a 1-thread CPU step affordable) -> the mean of the score map. Conditional:
 plus a projection term (label embedding · pooled features), as the waveform critic does.
 """
@@ -28,15 +28,17 @@ from torch import nn
 from ..config import ConfigError
 from ..features import mel_filterbank
 
-LOG_FLOOR = 1e-5  # mel power floor before the log: bounds the log's gradient (and R1) on silence
-
 
 class SpectrogramCritic(nn.Module):
     """audio [N, 1, T] (and label weights y [N, n_labels]) -> score [N], on a log-mel spectrogram."""
 
-    def __init__(self, n_fft: int, sample_rate: int, mels: int, channels: int, n_labels: int = 0):
+    def __init__(self, n_fft: int, sample_rate: int, mels: int, channels: int, n_labels: int = 0,
+                 floor_db: float = -100.0):  # fmt: skip
         super().__init__()
         self.n_fft, self.hop, self.n_labels = n_fft, n_fft // 4, n_labels
+        # Mel power floor before the log: what the critic can tell from silence (the metrics' log-mel
+        # floor is -100 dB); a higher floor also bounds the log's gradient, and so R1, on silence.
+        self.floor = 10.0 ** (floor_db / 10.0)
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         filters = torch.from_numpy(mel_filterbank(sample_rate, n_fft, min(mels, n_fft // 2 + 1)).copy()).float()
         self.register_buffer("filters", filters, persistent=False)
@@ -57,10 +59,10 @@ class SpectrogramCritic(nn.Module):
                               center=True, return_complex=True)  # fmt: skip
             power = spec.real.square() + spec.imag.square()
             mel = torch.einsum("mb,nbf->nmf", self.filters, power)
-            return torch.log(mel + LOG_FLOOR).unsqueeze(1)
+            return torch.log(mel + self.floor).unsqueeze(1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.spectrogram(x) * 0.25  # log power spans ~[-11, 8]: scaled near unit range
+        h = self.spectrogram(x) * 0.25  # natural-log power spans ~[-23, 8]: scaled towards unit range
         for conv in self.convs:
             h = F.leaky_relu(conv(h), 0.2)
         score = self.out(h).mean(dim=(1, 2, 3))
@@ -91,6 +93,6 @@ def with_spectral_critics(
         return critic
     if recipe != "modern":
         raise ConfigError(f"train.spectral_critic: only the modern recipe takes spectrogram critics, not {recipe!r}")
-    spectral = [SpectrogramCritic(n, sample_rate, int(settings["mels"]), int(settings["channels"]), n_labels)
-                for n in ffts]  # fmt: skip
+    spectral = [SpectrogramCritic(n, sample_rate, int(settings["mels"]), int(settings["channels"]), n_labels,
+                                  float(settings["floor_db"])) for n in ffts]  # fmt: skip
     return CriticEnsemble(critic, spectral)
