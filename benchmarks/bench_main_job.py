@@ -75,7 +75,8 @@ def run_variant(name: str, train: dict, dataset: Path, config: dict, work: Path)
     outputs = TrainOutputs(out / "generator.pt", out / "losses.csv", out / "loss_curve.png", out / "quality.csv",
                            out / "previews", best=out / "best.pt")  # fmt: skip
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
-    launch_training(dataset / "clips.npy", dataset / "summary.json", train, work / "state", outputs)
+    launch_training(dataset / "clips.json", dataset / "summary.json", train, work / "state", outputs,
+                    manifest_path=dataset / "manifest.tsv")
     cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
     losses = (out / "losses.csv").read_text().splitlines()
     steps = len(losses) - 1
@@ -87,7 +88,7 @@ def run_variant(name: str, train: dict, dataset: Path, config: dict, work: Path)
         render_samples(out / f"{kind}.pt", folder, folder / "samples.tsv", folder / "contact_sheet.png",
                        count=render["count"], seed=render["seed"], sample_rate=render["sample_rate"] or config["audio"]["sample_rate"],
                        subtype=render["subtype"])  # fmt: skip
-        metrics = evaluate(folder / "samples.tsv", out / f"{kind}.pt", dataset / "clips.npy",
+        metrics = evaluate(folder / "samples.tsv", out / f"{kind}.pt", dataset / "clips.json",
                            dataset / "manifest.tsv", section_settings("evaluate", config.get("evaluate", {})),
                            folder / "metrics.json")  # fmt: skip
         label = "best" if kind == "best" else "latest"

@@ -257,24 +257,51 @@ def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     print(f"classifier: held-out accuracy {report.held_out_accuracy:.3f} on {report.held_out_clips} clips "
           f"(train {report.train_accuracy:.3f} on {report.train_clips}), {report.seconds:.0f} s", flush=True)
 
+    is_real = {name: real_inception_score(classifier, path, args.samples, seed=0) for name, path in datasets.items()}
+    variants = {name: VARIANTS[name] for name in (args.variants or VARIANTS)}
+    runs = [(set_name, clips_path, variant, values) for set_name, clips_path in datasets.items()
+            for variant, values in variants.items()]  # fmt: skip
     rows = []
-    for set_name, clips_path in datasets.items():
-        is_real = real_inception_score(classifier, clips_path, args.samples, seed=0)
-        for variant, values in VARIANTS.items():
-            folder = work / set_name / "runs" / variant.replace(" ", "_").replace("=", "").replace("+", "")
+
+    def scored(set_name: str, clips_path: Path, variant: str, folder: Path, trained: Mapping[str, Any]) -> None:
+        # What the workflow renders by default: the best checkpoint's generator.
+        rendered = trained["best"] if trained["best"].exists() else trained["latest"]
+        scores = score_generator(rendered, clips_path, classifier, args.samples, folder / "samples", evaluate_settings)
+        steps = int(load_generator(trained["latest"])[1].get("step") or 0)
+        row = {"set": set_name, "clips": sizes[set_name], "variant": variant, "steps": steps, **scores,
+               "is_real": is_real[set_name],
+               "seconds": trained["seconds"], "cpu_seconds": trained["cpu_seconds"],
+               "it_per_s": steps / trained["seconds"] if trained["seconds"] > 0 else None}  # fmt: skip
+        rows.append(row)
+        print(f"  {set_name} / {variant}: {steps} steps (rendered {row['step']}), IS {row['is_generated']:.2f} "
+              f"(real {is_real[set_name]:.2f}), FD progress {_num(row['fd_progress'], 2)}", flush=True)
+
+    def folder_of(set_name: str, variant: str) -> Path:
+        return work / set_name / "runs" / variant.replace(" ", "_").replace("=", "").replace("+", "")
+
+    if args.jobs <= 1:
+        for set_name, clips_path, variant, values in runs:
+            folder = folder_of(set_name, variant)
             trained = train_variant(clips_path, train_config(values, args.minutes, overrides), folder)
-            # What the workflow renders by default: the best checkpoint's generator.
-            rendered = trained["best"] if trained["best"].exists() else trained["latest"]
-            scores = score_generator(rendered, clips_path, classifier, args.samples, folder / "samples",
-                                     evaluate_settings)
-            steps = int(load_generator(trained["latest"])[1].get("step") or 0)
-            row = {"set": set_name, "clips": sizes[set_name], "variant": variant, "steps": steps, **scores,
-                   "is_real": is_real,
-                   "seconds": trained["seconds"], "cpu_seconds": trained["cpu_seconds"],
-                   "it_per_s": steps / trained["seconds"] if trained["seconds"] > 0 else None}
-            rows.append(row)
-            print(f"  {set_name} / {variant}: {steps} steps (rendered {row['step']}), IS {row['is_generated']:.2f} (real {is_real:.2f}), "
-                  f"FD progress {_num(row['fd_progress'], 2)}", flush=True)
+            scored(set_name, clips_path, variant, folder, trained)
+    else:
+        # Variants train side by side in fresh processes (spawned: no torch state forked); each run
+        # keeps its own wall-clock budget, so compare CPU seconds as well when the machine is shared.
+        # Scoring happens here, in the order the runs finish, while the others go on training.
+        import concurrent.futures
+        import multiprocessing
+
+        with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {
+                pool.submit(train_variant, clips_path, train_config(values, args.minutes, overrides),
+                            folder_of(set_name, variant)): (set_name, clips_path, variant)
+                for set_name, clips_path, variant, values in runs
+            }  # fmt: skip
+            for future in concurrent.futures.as_completed(futures):
+                set_name, clips_path, variant = futures[future]
+                scored(set_name, clips_path, variant, folder_of(set_name, variant), future.result())
+    order = {(set_name, variant): i for i, (set_name, _, variant, _) in enumerate(runs)}
+    rows.sort(key=lambda row: order[row["set"], row["variant"]])
     return add_ratios(rows)
 
 
@@ -286,7 +313,10 @@ def main() -> None:
     parser.add_argument("--classifier-clips", type=int, default=1200)
     parser.add_argument("--classifier-epochs", type=int, default=15)
     parser.add_argument("--samples", type=int, default=256, help="clips rendered and scored per variant")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of each training run")
+    parser.add_argument("--jobs", type=int, default=1, help="variants trained at the same time (processes)")
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), metavar="NAME",
+                        help=f"run only these variants (default: all of {', '.join(VARIANTS)})")
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny sets, models and budgets")

@@ -10,11 +10,13 @@ from audiogan.checkpoint import latest_checkpoint, load_generator
 from audiogan.families import FAMILIES
 from audiogan.training import launch_training, loss_columns, run_id
 from audiogan.training.augment import AugmentPipe
+from audiogan.config import ConfigError
 from audiogan.training.recipes import RECIPES
+from audiogan.training.spectral import CriticEnsemble, SpectrogramCritic, with_spectral_critics
 from train_fixtures import CLIP_SECONDS, SAMPLE_RATE, make_clips, outputs_in, read_rows, summary_path, tiny_config
 
 AUGMENT = {"p": 0.5, "adaptive": True, "target": 0.6, "adjust_every": 2, "speed": 20, "max_p": 0.8,
-           "shift": 0.125, "gain_min": 0.5, "polarity": True}  # fmt: skip
+           "shift": 0.125, "gain_min": 0.5, "polarity": True, "stretch": 0.0, "tilt_db": 0.0}  # fmt: skip
 
 
 def modern_config(**overrides) -> dict:
@@ -155,3 +157,88 @@ def test_adaptive_probability_rises_when_the_critic_is_sure_of_reals_and_falls_o
     fixed.observe(torch.ones(4))
     fixed.adjust(2)
     assert fixed.p == 0.5
+
+
+def test_stretch_and_tilt_are_off_by_default_and_draw_after_the_older_transforms():
+    x = torch.randn(4, 1, 1000)
+    torch.manual_seed(3)
+    old = _pipe(p=1.0, adaptive=False)(x)
+    after_old = torch.rand(3)
+    torch.manual_seed(3)
+    new = _pipe(p=1.0, adaptive=False, stretch=0.2, tilt_db=6.0)(x)
+    assert not torch.allclose(new, old)
+    torch.manual_seed(3)
+    assert torch.equal(_pipe(p=1.0, adaptive=False)(x), old) and torch.equal(torch.rand(3), after_old)
+
+
+def test_stretch_resamples_and_tilt_reshapes_the_spectrum_differentiably():
+    t = torch.arange(4000, dtype=torch.float32)
+    tone = torch.sin(2 * torch.pi * 100 * t / 4000).expand(4, 1, -1).clone().requires_grad_(True)
+    torch.manual_seed(4)
+    stretched = _pipe(p=1.0, adaptive=False, shift=0.0, gain_min=1.0, polarity=False, stretch=0.5)(tone)
+    peaks = torch.fft.rfft(stretched.detach()[:, 0]).abs().argmax(-1)
+    assert peaks.min() >= 100 / 1.5 - 1 and peaks.max() <= 100 * 1.5 + 1 and len(set(peaks.tolist())) > 1
+    stretched.sum().backward()
+    assert torch.isfinite(tone.grad).all() and tone.grad.abs().sum() > 0
+
+    noise = torch.randn(4, 1, 4000)
+    torch.manual_seed(5)
+    tilted = _pipe(p=1.0, adaptive=False, shift=0.0, gain_min=1.0, polarity=False, tilt_db=12.0)(noise)
+    ratio = torch.fft.rfft(tilted[:, 0]).abs() / torch.fft.rfft(noise[:, 0]).abs()
+    low, high = ratio[:, 1:20].mean(-1), ratio[:, -200:].mean(-1)
+    assert torch.all((low - 1).sign() == -(high - 1).sign())  # darker or brighter: the ends move apart
+    assert torch.all(ratio <= 10 ** (12 / 20) + 1e-3) and torch.all(ratio >= 10 ** (-12 / 20) - 1e-3)
+
+
+# -- spectrogram critics -----------------------------------------------------------------------------
+
+
+def test_spectrogram_critics_sit_beside_the_waveform_critic_and_take_r1():
+    from audiogan.training.recipes import r1_penalty
+
+    from audiogan.training.identity import train_settings
+
+    waveform = FAMILIES["wavegan"].critic(**FAMILIES["wavegan"].arguments(train_settings(modern_config()), 16384))
+    settings = {"ffts": [256, 1024], "mels": 32, "channels": 4, "floor_db": -100.0}
+    ensemble = with_spectral_critics(waveform, settings, "modern", SAMPLE_RATE)
+    assert isinstance(ensemble, CriticEnsemble) and len(ensemble.spectral) == 2
+    x = torch.randn(3, 1, 16384) * 0.3
+    scores = ensemble(x)
+    assert scores.shape == (3, 3)
+    penalty = r1_penalty(ensemble, x)
+    penalty.backward()  # double backward through the STFT
+    weights = [p for name, p in ensemble.spectral.named_parameters() if name.endswith("weight")]
+    assert torch.isfinite(penalty) and all(p.grad is not None and p.grad.abs().sum() > 0 for p in weights)
+    assert with_spectral_critics(waveform, {**settings, "ffts": []}, "modern", SAMPLE_RATE) is waveform
+    with pytest.raises(ConfigError, match="spectral_critic"):
+        with_spectral_critics(waveform, settings, "wavegan", SAMPLE_RATE)
+
+
+def test_a_conditional_spectrogram_critic_scores_by_label():
+    critic = SpectrogramCritic(256, SAMPLE_RATE, mels=16, channels=4, n_labels=3)
+    torch.nn.init.normal_(critic.label_projection.weight)
+    x = torch.randn(2, 1, 4096)
+    kick, snare = torch.eye(3)[[0, 0]], torch.eye(3)[[1, 1]]
+    assert not torch.allclose(critic(x, kick), critic(x, snare))
+
+
+def test_modern_training_with_a_spectrogram_critic_resumes_bit_for_bit(tmp_path):
+    clips = make_clips(tmp_path / "clips.npy")
+    config = {**modern_config(steps=4, checkpoint_every=2, critic_learning_rate=5e-5,
+                              spectral_critic={"ffts": [128, 512], "mels": 16, "channels": 4}),
+              "augment": {**AUGMENT, "stretch": 0.1, "tilt_db": 3.0}}  # fmt: skip
+
+    def train(steps: int, state: str, out: str) -> None:
+        launch_training(clips, summary_path(clips), {**config, "steps": steps}, tmp_path / state,
+                        outputs_in(tmp_path / out))  # fmt: skip
+
+    train(4, "straight", "a")
+    train(2, "split", "b")
+    train(4, "split", "b")
+    a, b = _state(tmp_path, config, clips, "straight"), _state(tmp_path, config, clips, "split")
+    assert any(key.startswith("spectral.") for key in a["critic"])
+    assert a["opt_d"]["param_groups"][0]["lr"] == 5e-5 and a["opt_g"]["param_groups"][0]["lr"] == 1e-4
+    for key in ("generator", "generator_ema", "critic", "opt_g", "opt_d"):
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    generator, meta = load_generator(tmp_path / "a" / "generator.pt")
+    assert generator(torch.zeros(1, meta["model"]["latent_dim"])).shape[-1] == meta["model"]["slice_length"]

@@ -59,6 +59,7 @@ from .ema import GeneratorEMA
 from .job import TrainJob
 from .previews import Previews
 from .recipes import Draws, Nets, get_recipe
+from .spectral import with_spectral_critics
 
 log = logging.getLogger("audiogan.train")  # one logger name for the whole training stage
 
@@ -188,10 +189,13 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     random.seed(cfg["seed"])
     family = get_family(job.family)
     generator = family.generator(**job.model_arguments).to(device)
-    critic = family.critic(**job.model_arguments).to(device)
+    critic = family.critic(**job.model_arguments)
+    critic = with_spectral_critics(critic, cfg["spectral_critic"], cfg["recipe"], job.sample_rate,
+                                   len(job.labels)).to(device)  # fmt: skip
     betas = tuple(cfg["betas"])
+    critic_lr = cfg["learning_rate"] if cfg["critic_learning_rate"] is None else cfg["critic_learning_rate"]
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg["learning_rate"], betas=betas)
-    opt_d = torch.optim.Adam(critic.parameters(), lr=cfg["learning_rate"], betas=betas)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=critic_lr, betas=betas)
     ema = GeneratorEMA(generator, cfg["ema_halflife"]) if cfg["ema_halflife"] > 0 else None
     augment = AugmentPipe(cfg["augment"], batch_size, local, device)
     columns = loss_columns(cfg["recipe"], augment.enabled)
