@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
 
 import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
 import bench_quality  # noqa: E402  (its data, classifier set-up, train settings and machine line)
@@ -80,7 +81,7 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 def score(generator_path: Path, clips_path: Path, classifier, labels: list[str], args, folder: Path) -> dict[str, Any]:
     """Render `args.samples` per label (conditional) or in all (unconditional) and score them."""
-    _, meta = load_generator(generator_path)
+    generator, meta = load_generator(generator_path)
     conditional = bool(meta.get("labels"))
     out = folder / "samples"
     render_samples(generator_path, out / "sounds", out / "samples.tsv", out / "contact_sheet.png",
@@ -89,8 +90,6 @@ def score(generator_path: Path, clips_path: Path, classifier, labels: list[str],
     metrics = evaluate(out / "samples.tsv", generator_path, clips_path, clips_path.parent / "manifest.tsv",
                        section_settings("evaluate", {}), folder / "metrics.json")  # fmt: skip
     rows = read_tsv(out / "samples.tsv")
-    import soundfile as sf
-
     audio = np.stack([sf.read(out / row["file"], dtype="float32")[0] for row in rows])
     probabilities = classifier.probabilities(audio)
     fd = metrics["fd_mel"]
@@ -109,7 +108,6 @@ def score(generator_path: Path, clips_path: Path, classifier, labels: list[str],
         label: float(np.mean([p == a for p, a in zip(predicted, asked) if a == label])) for label in labels
     }
     # Blends, straight from the generator (the render stage's own inputs): p(first label) along each.
-    generator, meta = load_generator(generator_path)
     clip_samples = round(float(meta["clip_seconds"]) * int(meta["sample_rate"]))
     correlations, monotone = [], []
     entries = [{"from": {"label": a, "seed": s}, "to": {"label": b, "seed": s}, "steps": args.blend_steps}

@@ -46,6 +46,19 @@ def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, 
     z = torch.rand(3, meta["model"]["latent_dim"]) * 2 - 1
     assert generator(z).shape == (3, 1, meta["model"]["slice_length"])
 
+def _straight_and_resumed(tmp_path, clips, config, steps: int) -> tuple[dict, dict]:
+    """The final states of a straight `steps`-step run and of one stopped halfway and resumed."""
+
+    def train(until: int, state: str, out: str) -> None:
+        launch_training(clips, summary_path(clips), {**config, "steps": until}, tmp_path / state,
+                        outputs_in(tmp_path / out))  # fmt: skip
+
+    train(steps, "straight", "a")
+    train(steps // 2, "split", "b")
+    train(steps, "split", "b")
+    return _state(tmp_path, config, clips, "straight"), _state(tmp_path, config, clips, "split")
+
+
 
 def test_recipes_compute_different_things_from_the_same_start(tmp_path):
     clips = make_clips(tmp_path / "clips.npy")
@@ -85,14 +98,7 @@ def test_modern_resume_is_bit_for_bit_equal_to_a_straight_run(tmp_path):
     clips = make_clips(tmp_path / "clips.npy")
     config = modern_config(steps=8, checkpoint_every=4)
 
-    def train(steps: int, state: str, out: str) -> None:
-        launch_training(clips, summary_path(clips), {**config, "steps": steps}, tmp_path / state,
-                        outputs_in(tmp_path / out))  # fmt: skip
-
-    train(8, "straight", "a")
-    train(4, "split", "b")
-    train(8, "split", "b")
-    a, b = _state(tmp_path, config, clips, "straight"), _state(tmp_path, config, clips, "split")
+    a, b = _straight_and_resumed(tmp_path, clips, config, steps=8)
     assert a["step"] == b["step"] == 8
     for key in ("generator", "generator_ema", "critic", "opt_g", "opt_d"):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
@@ -228,14 +234,7 @@ def test_modern_training_with_a_spectrogram_critic_resumes_bit_for_bit(tmp_path)
                               spectral_critic={"ffts": [128, 512], "mels": 16, "channels": 4}),
               "augment": {**AUGMENT, "stretch": 0.1, "tilt_db": 3.0}}  # fmt: skip
 
-    def train(steps: int, state: str, out: str) -> None:
-        launch_training(clips, summary_path(clips), {**config, "steps": steps}, tmp_path / state,
-                        outputs_in(tmp_path / out))  # fmt: skip
-
-    train(4, "straight", "a")
-    train(2, "split", "b")
-    train(4, "split", "b")
-    a, b = _state(tmp_path, config, clips, "straight"), _state(tmp_path, config, clips, "split")
+    a, b = _straight_and_resumed(tmp_path, clips, config, steps=4)
     assert any(key.startswith("spectral.") for key in a["critic"])
     assert a["opt_d"]["param_groups"][0]["lr"] == 5e-5 and a["opt_g"]["param_groups"][0]["lr"] == 1e-4
     for key in ("generator", "generator_ema", "critic", "opt_g", "opt_d"):
