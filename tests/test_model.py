@@ -50,6 +50,28 @@ def test_paper_size_parameter_counts():
     assert 17.3e6 <= parameter_count(critic) <= 17.5e6
 
 
+@pytest.mark.parametrize("slice_length", [16384, 32768, 65536])
+def test_envelope_gates_the_same_waveform_and_can_reach_silence(slice_length):
+    config = ModelConfig(model_size=2, slice_length=slice_length)
+    plain = WaveGANGenerator(config)
+    gated = WaveGANGenerator(ModelConfig(**{**asdict(config), "envelope": True}))
+    missing = gated.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["envelope.bias", "envelope.weight"]  # the only extra layer
+    z = torch.rand(2, config.latent_dim) * 2 - 1
+    plain_audio, gated_audio = plain(z), gated(z)
+    assert gated_audio.shape == plain_audio.shape
+    audible = plain_audio.abs() > 1e-4
+    ratio = gated_audio[audible] / plain_audio[audible]  # the gain the envelope applied, per sample
+    assert 0 < ratio.min() and ratio.max() < 1
+    # One low-rate curve silences the output: a very negative bias drives every sample to ~0 (-100 dB).
+    with torch.no_grad():
+        gated.envelope.bias.fill_(-30.0)
+    assert gated(z).abs().max() < 1e-5
+    # The gain is learnable end to end.
+    gated(z).square().mean().backward()
+    assert gated.envelope.weight.grad is not None
+
+
 def test_slice_length_for():
     assert slice_length_for(1) == 16384
     assert slice_length_for(16384) == 16384

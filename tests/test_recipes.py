@@ -31,7 +31,8 @@ def _state(tmp_path, config, clips, root="state"):
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, recipe):
     clips = make_clips(tmp_path / "clips.npy")
-    config = tiny_config(family=family, recipe=recipe, steps=2, checkpoint_every=2,
+    envelope = recipe == "modern"  # each family once with and once without the amplitude envelope
+    config = tiny_config(family=family, recipe=recipe, steps=2, checkpoint_every=2, envelope=envelope,
                          augment={"p": 0.3, "adaptive": recipe == "modern"})  # fmt: skip
     outputs = outputs_in(tmp_path / "out")
     launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs)
@@ -43,6 +44,8 @@ def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, 
     assert list(read_rows(outputs.losses)[0]) == list(loss_columns(recipe, augmented=True))
     generator, meta = load_generator(outputs.generator)
     assert (meta["family"], meta["recipe"]) == (family, recipe)
+    assert meta["model"]["envelope"] is envelope
+    assert any(name.endswith("envelope.weight") for name, _ in generator.named_parameters()) is envelope
     z = torch.rand(3, meta["model"]["latent_dim"]) * 2 - 1
     assert generator(z).shape == (3, 1, meta["model"]["slice_length"])
 

@@ -69,6 +69,7 @@ def _wavegan_arguments(settings: Mapping[str, Any], clip_samples: int) -> dict[s
             latent_dim=settings["latent_dim"],
             slice_length=slice_length,
             phase_shuffle=settings["phase_shuffle"],
+            envelope=settings["envelope"],
         )
     )
 

@@ -36,7 +36,7 @@ SOURCE_KEYS = {
 CONFIG_SECTIONS = {
     "audio": ("sample_rate", "clip_seconds", "hop_seconds", "normalize", "peak_dbfs", "loudness_lufs", "min_level_dbfs"),
     "train": ("model_size", "batch_size", "steps", "n_critic", "learning_rate", "betas", "gp_weight",
-              "phase_shuffle", "latent_dim", "device", "gpus", "seed"),
+              "phase_shuffle", "envelope", "latent_dim", "device", "gpus", "seed"),
     "render": ("count", "seed", "sample_rate", "subtype", "pack"),
 }
 
@@ -309,7 +309,7 @@ def write_gallery(
         part for part in (
             f"{len(rows)} samples",
             _rendered_checkpoint(metrics),
-            f"WaveGAN d={train['model_size']}" if "model_size" in train else "",
+            f"WaveGAN d={train['model_size']}" + (" + envelope" if train.get("envelope") else "") if "model_size" in train else "",
             f"{train['recipe']} recipe" if "recipe" in train else "",
             ", ".join(sorted({s.get("kind", "") for s in config.get("sources", [])})) + " audio" if config.get("sources") else "",
         ) if part

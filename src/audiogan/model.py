@@ -17,6 +17,13 @@ Class-conditional variant (`n_labels` > 0; not in the paper): labels come as wei
 (y @ E, `latent_dim` wide) to z before the dense layer; the critic adds a projection term
 <y @ P, h> on its last features h (Miyato & Koyama, 2018). With n_labels = 0 both networks are
 exactly the unconditional ones (same layers, same initial weights for a seed).
+
+Amplitude envelope (`envelope`; not in the paper): the generator's tanh output is multiplied by a
+sigmoid envelope that a one-layer head computes from the hidden features at a 32-64 sample hop
+(the fourth layer from the end), linearly interpolated to the output rate. Drums are mostly
+silence and decays; reaching digital silence through the tanh of transposed convolutions means
+driving thousands of samples to zero together, while the envelope needs one low-rate curve.
+Without it the small CPU models emit a steady quiet noise between hits (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class ModelConfig:
     phase_shuffle: int = 2
     channels: int = 1
     n_labels: int = 0  # 0: unconditional
+    envelope: bool = False  # the generator's output gated by a learned amplitude envelope
 
     def __post_init__(self) -> None:
         if self.slice_length not in SLICE_LENGTHS:
@@ -114,6 +122,9 @@ class WaveGANGenerator(nn.Module):
         self.convs = nn.ModuleList(_upconv(i, o, s) for i, o, s in zip(widths, outs, strides))
         if config.n_labels:
             self.label_embedding = nn.Linear(config.n_labels, embedding, bias=False)
+        self.envelope_after = len(self.convs) - 4  # index of the layer whose output feeds the envelope
+        if config.envelope:
+            self.envelope = nn.Conv1d(outs[self.envelope_after], config.channels, 5, padding=2)
         self.apply(_init_weights)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -121,9 +132,15 @@ class WaveGANGenerator(nn.Module):
         if y is not None:
             z = torch.cat([z, self.label_embedding(y.to(z.dtype))], dim=1)
         x = self.dense(z).view(z.shape[0], -1, 16)
-        for conv in self.convs:
+        gain = None
+        for index, conv in enumerate(self.convs):
             x = conv(F.relu(x))
-        return torch.tanh(x)
+            if self.config.envelope and index == self.envelope_after:
+                gain = torch.sigmoid(self.envelope(F.relu(x)))
+        out = torch.tanh(x)
+        if gain is not None:
+            out = out * F.interpolate(gain, size=out.shape[-1], mode="linear", align_corners=False)
+        return out
 
 
 def phase_shuffle(x: torch.Tensor, radius: int) -> torch.Tensor:
