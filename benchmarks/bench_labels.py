@@ -50,9 +50,10 @@ from audiogan.metrics import evaluate  # noqa: E402
 from audiogan.render import blend_inputs, generate_clips, parse_blends, render_samples  # noqa: E402
 from audiogan.tsv import read_tsv  # noqa: E402
 
+RECIPE = bench_quality.VARIANTS["config.yaml recipe"]  # both variants train with the default recipe
 VARIANTS: dict[str, dict[str, Any]] = {
-    "unconditional": {"recipe": "modern", "conditional": False},
-    "conditional": {"recipe": "modern", "conditional": True, "balance_labels": True},
+    "unconditional": {**RECIPE, "conditional": False},
+    "conditional": {**RECIPE, "conditional": True, "balance_labels": True},
 }
 BLEND_PAIRS = (("kick", "snare"), ("kick", "closed_hat"), ("snare", "tom"), ("clap", "open_hat"))
 BLEND_SEEDS = (11, 12, 13, 14, 15)

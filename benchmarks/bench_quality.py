@@ -62,9 +62,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "modern": {"recipe": "modern", "augment": {"p": 0.0, "adaptive": False}},
     "modern + augment p=0.5": {"recipe": "modern", "augment": {"p": 0.5, "adaptive": False}},
     "modern + adaptive augment": {"recipe": "modern", "augment": {"p": 0.0, "adaptive": True}},
-    # config.yaml's recipe: augmentation always on, R1 gamma 10, the amplitude envelope.
-    "modern + p=1 + envelope": {"recipe": "modern", "r1_gamma": 10.0, "envelope": True,
-                                "augment": {"p": 1.0, "adaptive": False}},
+    # config.yaml's recipe: augmentation always on, R1 gamma 10, the amplitude envelope, lr 2e-4.
+    "config.yaml recipe": {"recipe": "modern", "r1_gamma": 10.0, "envelope": True, "learning_rate": 2e-4,
+                           "augment": {"p": 1.0, "adaptive": False}},
 }
 # The same for every variant; the rest comes from the schema's train defaults (recipe-dependent
 # ones included). `steps` is out of reach: the wall-clock budget (max_minutes) ends every run.

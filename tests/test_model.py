@@ -15,6 +15,7 @@ from audiogan.model import (
     critic_loss,
     generator_loss,
     gradient_penalty,
+    minibatch_stddev,
     parameter_count,
     phase_shuffle,
     slice_length_for,
@@ -70,6 +71,30 @@ def test_envelope_gates_the_same_waveform_and_can_reach_silence(slice_length):
     # The gain is learnable end to end.
     gated(z).square().mean().backward()
     assert gated.envelope.weight.grad is not None
+
+
+def test_minibatch_stddev_tells_identical_clips_from_varied_ones_for_any_batch_size():
+    torch.manual_seed(0)
+    varied = torch.randn(6, 3, 16)
+    same = varied[:1].expand(6, 3, 16)
+    for group in (2, 4, 8):  # 4 does not divide 6 (groups of 3), 8 is more than the batch (6)
+        out = minibatch_stddev(varied, group)
+        assert out.shape == (6, 4, 16) and torch.equal(out[:, :3], varied)
+        assert out[:, 3].min() > 0.3  # unit-variance features: a clear spread in every group
+        assert minibatch_stddev(same, group)[:, 3].abs().max() < 1e-3
+
+
+def test_critic_with_minibatch_stddev_scores_by_batch_and_takes_labels():
+    config = ModelConfig(model_size=2, slice_length=16384, minibatch_std=4, n_labels=3)
+    critic = WaveGANCritic(config)
+    assert critic.dense.in_features == WaveGANCritic(ModelConfig(model_size=2)).dense.in_features + 16
+    audio, labels = torch.randn(5, 1, 16384) * 0.1, torch.eye(3)[[0, 1, 2, 0, 1]]
+    assert critic(audio, labels).shape == (5,)
+    # A clip's score depends on the other clips of its group: the feature sees the batch.
+    alone = critic(audio[:2], labels[:2])
+    assert not torch.allclose(alone, critic(audio, labels)[:2])
+    with pytest.raises(ValueError, match="invalid model config"):
+        ModelConfig(minibatch_std=1)  # a group of one has no spread
 
 
 def test_slice_length_for():

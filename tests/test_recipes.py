@@ -31,9 +31,10 @@ def _state(tmp_path, config, clips, root="state"):
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, recipe):
     clips = make_clips(tmp_path / "clips.npy")
-    envelope = recipe == "modern"  # each family once with and once without the amplitude envelope
+    # Each family once with and once without the generator's envelope and the critic's minibatch std.
+    envelope = recipe == "modern"
     config = tiny_config(family=family, recipe=recipe, steps=2, checkpoint_every=2, envelope=envelope,
-                         augment={"p": 0.3, "adaptive": recipe == "modern"})  # fmt: skip
+                         minibatch_std=2 if envelope else 0, augment={"p": 0.3, "adaptive": envelope})  # fmt: skip
     outputs = outputs_in(tmp_path / "out")
     launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs)
 
@@ -44,7 +45,7 @@ def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, 
     assert list(read_rows(outputs.losses)[0]) == list(loss_columns(recipe, augmented=True))
     generator, meta = load_generator(outputs.generator)
     assert (meta["family"], meta["recipe"]) == (family, recipe)
-    assert meta["model"]["envelope"] is envelope
+    assert meta["model"]["envelope"] is envelope and meta["model"]["minibatch_std"] == (2 if envelope else 0)
     assert any(name.endswith("envelope.weight") for name, _ in generator.named_parameters()) is envelope
     z = torch.rand(3, meta["model"]["latent_dim"]) * 2 - 1
     assert generator(z).shape == (3, 1, meta["model"]["slice_length"])

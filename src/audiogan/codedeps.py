@@ -8,6 +8,7 @@ import it, directly or indirectly (imports inside functions included), and nothi
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -30,8 +31,16 @@ def _dotted_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imported_modules(path: Path) -> set[str]:
+def _imported_modules(path: Path) -> frozenset[str]:
     """Package-internal modules `path` imports, as dotted names relative to the package."""
+    stat = path.stat()
+    return _parsed_imports(path, stat.st_mtime_ns, stat.st_size)
+
+
+# Every rule asks for its closure while Snakemake parses the workflow, and the closures overlap:
+# parse each file once per version (on every invocation, a no-op run included).
+@functools.lru_cache(maxsize=None)
+def _parsed_imports(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
     here = _dotted_name(path)
     package = here if path.name == "__init__.py" else here.rpartition(".")[0]
     found: set[str] = set()
@@ -52,7 +61,7 @@ def _imported_modules(path: Path) -> set[str]:
             for alias in node.names:
                 if alias.name.startswith(PACKAGE + "."):
                     found.add(alias.name[len(PACKAGE) + 1 :])
-    return {name for name in found if _module_file(name) is not None}
+    return frozenset(name for name in found if _module_file(name) is not None)
 
 
 def module_closure(*modules: str) -> list[str]:

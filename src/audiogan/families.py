@@ -70,6 +70,7 @@ def _wavegan_arguments(settings: Mapping[str, Any], clip_samples: int) -> dict[s
             slice_length=slice_length,
             phase_shuffle=settings["phase_shuffle"],
             envelope=settings["envelope"],
+            minibatch_std=settings["minibatch_std"],
         )
     )
 

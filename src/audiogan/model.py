@@ -24,6 +24,10 @@ sigmoid envelope that a one-layer head computes from the hidden features at a 32
 silence and decays; reaching digital silence through the tanh of transposed convolutions means
 driving thousands of samples to zero together, while the envelope needs one low-rate curve.
 Without it the small CPU models emit a steady quiet noise between hits (benchmarks/RESULTS.md).
+
+Minibatch standard deviation (`minibatch_std`; StyleGAN, Karras et al. 2018; not in the paper): the
+critic's last features get one more channel, the standard deviation of the features across groups
+of clips of the batch, so a generator that makes the same clip for every z is easy to tell apart.
 """
 
 from __future__ import annotations
@@ -51,12 +55,13 @@ class ModelConfig:
     channels: int = 1
     n_labels: int = 0  # 0: unconditional
     envelope: bool = False  # the generator's output gated by a learned amplitude envelope
+    minibatch_std: int = 0  # group size of the critic's minibatch standard deviation (0: off)
 
     def __post_init__(self) -> None:
         if self.slice_length not in SLICE_LENGTHS:
             raise ValueError(f"slice_length must be one of {SLICE_LENGTHS}, got {self.slice_length}")
         if (self.model_size < 1 or self.latent_dim < 1 or self.channels < 1 or self.phase_shuffle < 0
-                or self.n_labels < 0):
+                or self.n_labels < 0 or self.minibatch_std < 0 or self.minibatch_std == 1):
             raise ValueError(f"invalid model config: {self}")
         # Reflect padding needs the shift to be shorter than the last shuffled layer (slice / 256).
         if self.phase_shuffle >= self.slice_length // 256:
@@ -158,6 +163,20 @@ def phase_shuffle(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.pad(x, (left, right), mode="reflect")[..., right : right + x.shape[-1]]
 
 
+def minibatch_stddev(x: torch.Tensor, group: int) -> torch.Tensor:
+    """[N, C, T] -> [N, C + 1, T]: one more channel holding, for each clip, the mean over features of
+    their standard deviation across its group (clip i is in group i mod N/G; G = `group`, or the
+    largest divisor of N below it, so any batch size works)."""
+    n, c, t = x.shape
+    size = min(group, n)
+    while n % size:
+        size -= 1
+    grouped = x.float().view(size, n // size, c, t)
+    spread = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2))  # [N / G]
+    channel = spread.to(x.dtype).view(1, -1, 1, 1).expand(size, -1, 1, t).reshape(n, 1, t)
+    return torch.cat([x, channel], dim=1)
+
+
 class WaveGANCritic(nn.Module):
     """audio [N, channels, slice_length] (and label weights y [N, n_labels]) -> score [N]
     (a WGAN critic: no sigmoid, no batch norm)."""
@@ -172,9 +191,10 @@ class WaveGANCritic(nn.Module):
             widths.append(32 * d)
             strides.append(last)
         self.convs = nn.ModuleList(_downconv(i, o, s) for i, o, s in zip(widths, widths[1:], strides))
-        self.dense = nn.Linear(16 * widths[-1], 1)
+        features = 16 * (widths[-1] + (1 if config.minibatch_std else 0))
+        self.dense = nn.Linear(features, 1)
         if config.n_labels:
-            self.label_projection = nn.Linear(config.n_labels, 16 * widths[-1], bias=False)
+            self.label_projection = nn.Linear(config.n_labels, features, bias=False)
         self.apply(_init_weights)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -183,6 +203,8 @@ class WaveGANCritic(nn.Module):
             x = F.leaky_relu(conv(x), 0.2)
             if index < 4:  # after the first four layers only
                 x = phase_shuffle(x, self.config.phase_shuffle)
+        if self.config.minibatch_std:
+            x = minibatch_stddev(x, self.config.minibatch_std)
         features = x.flatten(1)
         score = self.dense(features).squeeze(1)
         if y is not None:
