@@ -102,7 +102,7 @@ def test_raising_steps_continues_the_run_and_reruns_nothing_upstream(tmp_path):
     losses = (workdir / "results" / "model" / "losses.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in losses[1:]] == ["1", "2", "3", "4", "5", "6"]  # whole history
 
-    config["train"]["learning_rate"] = 2e-4  # any other setting: a fresh run
+    config["train"]["learning_rate"] = 3e-4  # any other setting (config.yaml has 2e-4): a fresh run
     write_config(workdir, config)
     snakemake(workdir, "--cores", "2", target)
     assert "starting run" in (workdir / "logs" / "train.log").read_text()
