@@ -241,7 +241,6 @@ def test_every_demo_voice_ends_without_a_click():
 def test_oneshots_run_through_the_data_stages(tmp_path):
     from workflow_helpers import copy_workflow, snakemake, write_config
 
-
     workdir = copy_workflow(tmp_path / "repo")
     write_config(workdir, {"sources": [oneshot_source(hits=12, seconds=1.0)], "audio": {"clip_seconds": 1.0}})
     snakemake(workdir, "--cores", "1", "results/dataset/manifest.tsv")

@@ -50,6 +50,7 @@ def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, 
     z = torch.rand(3, meta["model"]["latent_dim"]) * 2 - 1
     assert generator(z).shape == (3, 1, meta["model"]["slice_length"])
 
+
 def _straight_and_resumed(tmp_path, clips, config, steps: int) -> tuple[dict, dict]:
     """The final states of a straight `steps`-step run and of one stopped halfway and resumed."""
 
@@ -61,7 +62,6 @@ def _straight_and_resumed(tmp_path, clips, config, steps: int) -> tuple[dict, di
     train(steps // 2, "split", "b")
     train(steps, "split", "b")
     return _state(tmp_path, config, clips, "straight"), _state(tmp_path, config, clips, "split")
-
 
 
 def test_recipes_compute_different_things_from_the_same_start(tmp_path):

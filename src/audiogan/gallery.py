@@ -309,7 +309,7 @@ def write_gallery(
         part for part in (
             f"{len(rows)} samples",
             _rendered_checkpoint(metrics),
-            f"WaveGAN d={train['model_size']}" + (" + envelope" if train.get("envelope") else "") if "model_size" in train else "",
+            f"WaveGAN d={train['model_size']}{' + envelope' if train.get('envelope') else ''}" if "model_size" in train else "",
             f"{train['recipe']} recipe" if "recipe" in train else "",
             ", ".join(sorted({s.get("kind", "") for s in config.get("sources", [])})) + " audio" if config.get("sources") else "",
         ) if part
