@@ -11,7 +11,7 @@ from audiogan.families import FAMILIES
 from audiogan.training import launch_training, loss_columns, run_id
 from audiogan.training.augment import AugmentPipe
 from audiogan.config import ConfigError
-from audiogan.training.recipes import RECIPES
+from audiogan.training.recipes import RECIPES, compute_dtype
 from audiogan.training.spectral import CriticEnsemble, SpectrogramCritic, with_spectral_critics
 from train_fixtures import CLIP_SECONDS, SAMPLE_RATE, make_clips, outputs_in, read_rows, summary_path, tiny_config
 
@@ -31,10 +31,13 @@ def _state(tmp_path, config, clips, root="state"):
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, recipe):
     clips = make_clips(tmp_path / "clips.npy")
-    # Each family once with and once without the generator's envelope and the critic's minibatch std.
+    # Each family once with and once without the generator's envelope and the critic's minibatch std,
+    # and in bf16 autocast (emulated where the CPU has no bf16 units) and in float32.
     envelope = recipe == "modern"
+    precision = "bfloat16" if envelope else "float32"
     config = tiny_config(family=family, recipe=recipe, steps=2, checkpoint_every=2, envelope=envelope,
-                         minibatch_std=2 if envelope else 0, augment={"p": 0.3, "adaptive": envelope})  # fmt: skip
+                         minibatch_std=2 if envelope else 0, augment={"p": 0.3, "adaptive": envelope},
+                         precision=precision)  # fmt: skip
     outputs = outputs_in(tmp_path / "out")
     launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs)
 
@@ -49,6 +52,14 @@ def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, 
     assert any(name.endswith("envelope.weight") for name, _ in generator.named_parameters()) is envelope
     z = torch.rand(3, meta["model"]["latent_dim"]) * 2 - 1
     assert generator(z).shape == (3, 1, meta["model"]["slice_length"])
+    assert all(p.dtype == torch.float32 for p in generator.parameters())  # autocast leaves weights float32
+    assert np.isfinite(float(read_rows(outputs.losses)[-1]["g_loss"]))
+
+
+def test_precision_auto_is_bf16_on_cuda_and_float32_on_the_cpu():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert compute_dtype("auto", cuda) == torch.bfloat16 and compute_dtype("auto", cpu) == torch.float32
+    assert compute_dtype("float32", cuda) == torch.float32 and compute_dtype("bfloat16", cpu) == torch.bfloat16
 
 
 def _straight_and_resumed(tmp_path, clips, config, steps: int) -> tuple[dict, dict]:

@@ -298,6 +298,9 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
         log.info("compile is only used on CUDA; training eagerly on the CPU")
     nets = Nets(generator, critic, g_model, d_model, opt_g, opt_d)
     recipe = get_recipe(cfg["recipe"])(cfg, nets, augment, device)
+    if main:
+        log.info("forward passes in %s (train.precision: %s)", str(recipe.dtype).removeprefix("torch."),
+                 cfg["precision"])  # fmt: skip
     if recipe_state:
         recipe.load_state_dict(recipe_state)
     draws = Draws(ClipBatches(clips, job.slice_length, device), len(clips), batch_size, job.latent_dim, local, device,

@@ -92,11 +92,20 @@ class Draws:
         return torch.rand(self.batch_size)[self.local].to(self.device, non_blocking=True)
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA; nothing on the CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype the networks' forward passes autocast to for the `precision` setting. auto: bf16 on
+    CUDA; float32 on the CPU, where bf16 (even with Intel AMX units: 1.6x the steps) did not train
+    better in the same minutes (benchmarks/RESULTS.md)."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[precision]
+
+
+def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """Autocast to `dtype` on `device`; nothing for float32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 class Recipe:
@@ -105,6 +114,7 @@ class Recipe:
 
     def __init__(self, settings: Mapping[str, Any], nets: Nets, augment: AugmentPipe, device: torch.device):
         self.settings, self.nets, self.augment, self.device = settings, nets, augment, device
+        self.dtype = compute_dtype(settings["precision"], device)
 
     def step(self, draws: Draws, steps_done: int) -> torch.Tensor:
         """One generator step (with its critic steps); the loss values on the device, no host sync."""
@@ -121,7 +131,7 @@ class Recipe:
         nets = self.nets
         z, y = draws.latents()
         nets.critic.requires_grad_(False)
-        with autocast(self.device):
+        with autocast(self.device, self.dtype):
             g_loss = loss(nets.critic(self.augment(nets.g_model(z, y)), y))
         nets.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -159,7 +169,7 @@ class WaveGANRecipe(Recipe):
             real, y_real = draws.reals()
             z, y_fake = draws.latents()
             alpha = draws.uniform()
-            with autocast(self.device):
+            with autocast(self.device, self.dtype):
                 with torch.no_grad():
                     fake = nets.g_model(z, y_fake)
                 real, fake = augment(real), augment(fake)
@@ -205,7 +215,7 @@ class ModernRecipe(Recipe):
         gamma, every = float(self.settings["r1_gamma"]), int(self.settings["r1_every"])
         real, y_real = draws.reals()
         z, y_fake = draws.latents()
-        with autocast(self.device):
+        with autocast(self.device, self.dtype):
             with torch.no_grad():
                 fake = nets.g_model(z, y_fake)
             real = augment(real)
