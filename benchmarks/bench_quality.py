@@ -47,7 +47,8 @@ from audiogan.audio_io import load_mono  # noqa: E402
 from audiogan.checkpoint import load_generator  # noqa: E402
 from audiogan.classifier import ClipClassifier, inception_score, train_classifier  # noqa: E402
 from audiogan.config import section_settings  # noqa: E402
-from audiogan.frechet import fd_mel_progress  # noqa: E402
+from audiogan.features import clip_features  # noqa: E402
+from audiogan.frechet import fd_mel_progress, frechet_distance  # noqa: E402
 from audiogan.metrics import evaluate  # noqa: E402
 from audiogan.render import render_samples  # noqa: E402
 from audiogan.segment import MANIFEST_COLUMNS  # noqa: E402
@@ -309,8 +310,25 @@ def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     return add_ratios(rows)
 
 
+def noise_floor_fd(count: int, levels_db: Sequence[float], seed: int = 0) -> list[tuple[float | None, float]]:
+    """FD-mel of `count` real one-shots against `count` independent ones, clean (level None) and with
+    white noise at each level (dBFS RMS) added: what a generator's quiet noise floor costs in the
+    score, since half of every one-shot is digital silence."""
+    reference, _ = oneshot_clips(count, DATA_SEEDS["small"], SAMPLE_RATE, CLIP_SAMPLES)
+    others, _ = oneshot_clips(count, DATA_SEEDS["large"], SAMPLE_RATE, CLIP_SAMPLES)
+    reference_features = clip_features(reference, SAMPLE_RATE)
+    noise = np.random.default_rng(seed).standard_normal(others.shape).astype(np.float32)
+    rows = [(None, frechet_distance(reference_features, clip_features(others, SAMPLE_RATE)))]
+    for level in levels_db:
+        noisy = others + noise * np.float32(10 ** (level / 20))
+        rows.append((float(level), frechet_distance(reference_features, clip_features(noisy, SAMPLE_RATE))))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--noise-floor", action="store_true",
+                        help="only print FD-mel of real one-shots against real ones with a noise floor added")
     parser.add_argument("--minutes", type=float, default=5.0, help="training budget per variant and set")
     parser.add_argument("--small", type=int, default=300, help="clips in the small set")
     parser.add_argument("--large", type=int, default=3000, help="clips in the large set")
@@ -329,6 +347,11 @@ def main() -> None:
         args.minutes, args.small, args.large = 0.05, 24, 36
         args.classifier_clips, args.classifier_epochs, args.samples = 96, 6, 8
     torch.set_num_threads(args.threads)
+    if args.noise_floor:
+        print(f"FD-mel, {args.samples} real one-shots against {args.samples} others with white noise added:")
+        for level, fd in noise_floor_fd(args.samples, (-100, -90, -80, -70, -60, -50, -40)):
+            print(f"  {'clean' if level is None else f'{level:+.0f} dBFS':>10}  {fd:10.1f}")
+        return
 
     print(f"bench_quality {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine_description()}")

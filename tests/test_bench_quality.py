@@ -103,3 +103,10 @@ def test_train_config_layers_the_variant_over_the_common_settings():
     assert json.dumps(bench.VARIANTS, sort_keys=True) == before  # the table is not shared with a run
     # Only what a variant names: the recipe's own defaults (betas, EMA, ...) are the training package's.
     assert "betas" not in bench.train_config(bench.VARIANTS["wavegan"], 1.0)
+
+
+def test_a_quiet_noise_floor_costs_one_shots_much_fd_mel():
+    # Half of a one-shot is digital silence: FD-mel grows steeply as a noise floor rises into it.
+    rows = dict(bench.noise_floor_fd(32, (-90, -60, -40)))
+    assert rows[-90.0] < 2 * rows[None] + 50  # far below anything audible: about the clean score
+    assert rows[-60.0] > 10 * rows[-90.0] and rows[-40.0] > rows[-60.0]

@@ -31,12 +31,28 @@ def test_recipe_defaults_follow_the_recipe_and_explicit_values_win():
     assert modern["betas"] == [0.5, 0.999] and modern["augment"]["p"] == 0.7 and modern["augment"]["adaptive"]
 
 
-@pytest.mark.parametrize("preset", ["paper.yaml", "wavegan.yaml"])
+@pytest.mark.parametrize("preset", ["paper.yaml", "wavegan.yaml", "oneshots.yaml"])
 def test_presets_validate(preset):
+    from snakemake.utils import update_config  # how Snakemake merges several --configfile files
+
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    for section, values in yaml.safe_load((REPO / "config" / preset).read_text()).items():
-        config[section].update(values)
+    update_config(config, yaml.safe_load((REPO / "config" / preset).read_text()))
     validate_config(config)
+
+
+def test_the_oneshots_preset_keeps_config_yaml_recipe_but_not_its_r1_and_shift():
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((REPO / "config" / "oneshots.yaml").read_text()))
+    config = validate_config(config)
+    train, loops = config["train"], yaml.safe_load((REPO / "config.yaml").read_text())["train"]
+    assert [source["content"] for source in config["sources"]] == ["oneshots"]  # lists are replaced
+    assert config["audio"]["segment"] == "onsets" and config["render"]["blends"]
+    assert train["r1_gamma"] < loops["r1_gamma"] and train["augment"]["shift"] == 0
+    # Everything else of the default recipe stays (merged key by key).
+    assert train["augment"]["p"] == loops["augment"]["p"] and train["envelope"] is loops["envelope"]
+    assert train["learning_rate"] == loops["learning_rate"]
 
 
 def test_the_wavegan_preset_over_config_yaml_is_the_faithful_recipe():
