@@ -39,9 +39,9 @@ sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
 import bench_quality  # noqa: E402  (its data, classifier set-up, train settings and machine line)
+from bench_main_job import merged, parse_overrides  # noqa: E402  (KEY=VALUE settings)
 from audiogan.atomic import atomic_write_text  # noqa: E402
 from audiogan.checkpoint import load_generator  # noqa: E402
 from audiogan.classifier import inception_score, train_classifier  # noqa: E402
@@ -73,38 +73,6 @@ def train(clips_path: Path, config: Mapping[str, Any], folder: Path) -> dict[str
     launch_training(clips_path, clips_path.parent / "summary.json", dict(config), folder / "state", outputs,
                     log_path=folder / "train.log", manifest_path=clips_path.parent / "manifest.tsv")  # fmt: skip
     return {"latest": Path(outputs.generator), "best": Path(outputs.best), "seconds": time.perf_counter() - started}
-
-
-def train_setting(item: str) -> tuple[list[str], Any]:
-    """`KEY=VALUE` from the command line as (key path, YAML value)."""
-    key, equals, value = item.partition("=")
-    if not equals or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
-    parsed = yaml.safe_load(value)
-    if isinstance(parsed, str):  # YAML 1.1 reads 3e-4 as a string
-        try:
-            parsed = float(parsed)
-        except ValueError:
-            pass
-    return key.split("."), parsed
-
-
-def nested(settings: list[tuple[list[str], Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for path, value in settings:
-        target = out
-        for parent in path[:-1]:
-            target = target.setdefault(parent, {})
-        target[path[-1]] = value
-    return out
-
-
-def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `overrides` on top, mappings (augment) merged key by key."""
-    out = dict(base)
-    for key, value in overrides.items():
-        out[key] = merged(out.get(key, {}), value) if isinstance(value, Mapping) else value
-    return out
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -228,13 +196,13 @@ def main() -> None:
     parser.add_argument("--model-size", type=int, default=8, help="WaveGAN's d for both variants")
     parser.add_argument("--parallel", action="store_true", help="train the two variants at the same time")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    parser.add_argument("--set", dest="settings", nargs="+", default=[], metavar="KEY=VALUE", type=train_setting,
+    parser.add_argument("--set", dest="settings", nargs="+", default=[], metavar="KEY=VALUE",
                         help="train settings for every variant on top of the default recipe (YAML values; "
                              "augment.shift=0 reaches into a section)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny set, model and budget")
     args = parser.parse_args()
-    args.settings = nested(args.settings)
+    args.settings = parse_overrides(args.settings)
     if args.quick:
         args.minutes, args.clips, args.classifier_clips, args.classifier_epochs = 0.05, 36, 96, 4
         args.samples, args.blend_steps = 4, 3
