@@ -64,9 +64,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "modern": {"recipe": "modern", "augment": {"p": 0.0, "adaptive": False}},
     "modern + augment p=0.5": {"recipe": "modern", "augment": {"p": 0.5, "adaptive": False}},
     "modern + adaptive augment": {"recipe": "modern", "augment": {"p": 0.0, "adaptive": True}},
-    # The default's recipe as config.yaml sets it (augmentation, R1 gamma, envelope, learning rate).
+    # The default's recipe as config.yaml sets it (augmentation, R1 gamma, envelope, learning rates).
     "config.yaml recipe": {key: value for key, value in yaml.safe_load((REPO / "config.yaml").read_text())["train"].items()
-                           if key in ("recipe", "r1_gamma", "envelope", "learning_rate", "augment")},
+                           if key in ("recipe", "r1_gamma", "envelope", "learning_rate", "critic_learning_rate",
+                                      "augment")},
 }
 # The same for every variant; the rest comes from the schema's train defaults (recipe-dependent
 # ones included). `steps` is out of reach: the wall-clock budget (max_minutes) ends every run.

@@ -66,6 +66,7 @@ def test_the_wavegan_preset_over_config_yaml_is_the_faithful_recipe():
     # Nothing of config.yaml's modern recipe leaks in.
     assert train["augment"]["p"] == 0 and train["augment"]["adaptive"] is False
     assert train["envelope"] is False and train["spectral_critic"]["ffts"] == []
+    assert train["critic_learning_rate"] is None  # the critic at the generator's rate
 
 
 def test_defaults_are_filled_in():
