@@ -4,8 +4,8 @@ Makes its own data: demo drum loops (synthesized at 44.1 kHz, hats and cymbals h
 several kHz, so real content above 8 kHz), mono, cut into 4 s clips at a 2 s hop, each peak
 normalized to -1 dBFS as the segment stage does. The 16 kHz set is the same clips resampled.
 
-Two runs, each trained for the same wall-clock budget with the default config's train settings
-(recipe modern, d = 8, batch 8, one CPU thread), through the training package itself:
+Two runs, each trained for the same wall-clock budget with config.yaml's train settings (one CPU
+thread; `--set KEY=VALUE` changes a setting for both), through the training package itself:
 
 - `multiband`: 4 s at 44.1 kHz (176,400 samples) on 4 PQMF bands of 65,536 samples;
 - `wavegan 16k`: 4 s at 16 kHz (64,000 samples, slice 65,536), rendered at 44.1 kHz by resampling
@@ -46,16 +46,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "src")]
+sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
 
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
 from audiogan.audio_io import load_mono, resample  # noqa: E402
+from bench_main_job import merged, parse_overrides  # noqa: E402  (KEY=VALUE settings)
 from audiogan.checkpoint import build_generator, load_generator  # noqa: E402
 from audiogan.features import clip_features, high_band_share  # noqa: E402
 from audiogan.frechet import frechet_distance  # noqa: E402
@@ -69,12 +71,10 @@ SECONDS, HOP_SECONDS = 4.0, 2.0
 PEAK = 10 ** (-1.0 / 20)  # -1 dBFS, the segment stage's default
 HIGH_HZ, FMAX_HZ = 8000.0, 20000.0
 RENDER_SEED = 1234
-# The default config's train settings (config.yaml), with the budget set per run.
-TRAIN: dict[str, Any] = {
-    "recipe": "modern", "model_size": 8, "batch_size": 8, "steps": 1_000_000, "learning_rate": 1e-4,
-    "r1_gamma": 10.0, "augment": {"p": 1.0, "adaptive": False}, "latent_dim": 100, "checkpoint_every": 100,
-    "device": "cpu", "seed": 0, "threads": 1,
-}
+# What a user gets: config.yaml's train settings, with the family, budget, device and threads set
+# per run (`--set KEY=VALUE` changes any of them for both runs).
+TRAIN: dict[str, Any] = {**yaml.safe_load((REPO / "config.yaml").read_text())["train"],
+                         "steps": 1_000_000, "device": "cpu", "threads": 1}  # fmt: skip
 QUICK: dict[str, Any] = {"model_size": 2, "batch_size": 2, "checkpoint_every": 3, "score_count": 4}
 
 
@@ -103,14 +103,14 @@ def write_dataset(folder: Path, clips: np.ndarray, rate: int) -> Path:
 
 
 def train(clips_path: Path, family: str, minutes: float | None, quick: bool, folder: Path,
-          steps: int | None = None) -> dict[str, Any]:  # fmt: skip
+          steps: int | None = None, settings: Mapping[str, Any] = {}) -> dict[str, Any]:  # fmt: skip
     from audiogan.training import TrainOutputs, launch_training
 
     model = folder / "model"
     outputs = TrainOutputs(generator=model / "generator.pt", losses=model / "losses.csv",
                            loss_curve=model / "loss_curve.png", quality=model / "quality.csv",
                            previews=model / "previews", best=model / "best.pt")  # fmt: skip
-    config = {**TRAIN, **(QUICK if quick else {}), "family": family, "max_minutes": minutes}
+    config = {**merged(TRAIN, settings), **(QUICK if quick else {}), "family": family, "max_minutes": minutes}
     if steps is not None:  # a step budget instead of the wall-clock one
         config.update(steps=steps, max_minutes=None)
     started = time.perf_counter()
@@ -193,7 +193,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="train this many generator steps instead (no time budget)")
     parser.add_argument("--cost-only", action="store_true", help="only the paired cost per step")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of --cost-only")
+    parser.add_argument("--set", dest="settings", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="train settings for both runs on top of config.yaml's (YAML values)")
     args = parser.parse_args()
+    args.settings = parse_overrides(args.settings)
     if args.cost_only:
         torch.set_num_threads(1)
         cost = paired_cost(args.rounds)
@@ -225,7 +228,7 @@ def main() -> None:
         rows = []
         for name, family, data in (("multiband 44.1k", "multiband", high_path), ("wavegan 16k, resampled", "wavegan", low_path)):
             print(f"training {name} for {f'{args.steps} steps' if args.steps else f'{args.minutes} min'} ...", flush=True)
-            run = train(data, family, args.minutes, args.quick, root / family, args.steps)
+            run = train(data, family, args.minutes, args.quick, root / family, args.steps, args.settings)
             generated = render_at_44k(run["generator"], args.samples, root / family / "samples")
             untrained = untrained_at_44k(run["generator"], args.samples)
             share = float(np.nanmean(high_band_share(generated, RATE, HIGH_HZ)))
@@ -241,7 +244,7 @@ def main() -> None:
     base = rows[1]["s_per_step"]
     print(f"\n{datetime.date.today()} {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{f'{args.steps} steps' if args.steps else f'{args.minutes} min'} each, {len(clips)} clips, "
-          f"{args.samples} samples, 1 thread\n")  # fmt: skip
+          f"{args.samples} samples, 1 thread; settings on top of config.yaml's: {args.settings or 'none'}\n")  # fmt: skip
     print("| run | steps (rendered) | s/step | x 16k | energy > 8 kHz, real | generated | gen/real | "
           "FD-mel to 20 kHz (floor, untrained) |")
     print("|---|---|---|---|---|---|---|---|")

@@ -23,6 +23,7 @@ printed:
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
 import datetime
 import itertools
@@ -109,6 +110,11 @@ def score(generator_path: Path, clips_path: Path, classifier, labels: list[str],
     result["accuracy_per_label"] = {
         label: float(np.mean([p == a for p, a in zip(predicted, asked) if a == label])) for label in labels
     }
+    # What the judge heard instead: for each label asked for, the labels it assigned, most common first.
+    result["heard_as"] = {
+        label: dict(collections.Counter(p for p, a in zip(predicted, asked) if a == label).most_common())
+        for label in labels
+    }
     # Blends, straight from the generator (the render stage's own inputs): p(first label) along each.
     clip_samples = round(float(meta["clip_seconds"]) * int(meta["sample_rate"]))
     correlations, monotone = [], []
@@ -176,10 +182,15 @@ def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         row = {"variant": name, "steps": steps, "it_per_s": steps / result["seconds"], "is_real": is_real,
                **score(rendered, clips_path, classifier, labels, args, folders[name])}  # fmt: skip
         rows.append(row)
-        print(f"  {name}: {json.dumps({k: v for k, v in row.items() if k != 'accuracy_per_label'}, default=str)}",
+        print(f"  {name}: {json.dumps({k: v for k, v in row.items() if k not in ('accuracy_per_label', 'heard_as')}, default=str)}",
               flush=True)  # fmt: skip
     print()
     print(format_table(rows, labels))
+    for row in rows:
+        if "heard_as" in row:
+            print(f"\n{row['variant']}, what the judge heard for each label asked for:")
+            for label, heard in row["heard_as"].items():
+                print(f"- {label}: " + ", ".join(f"{name} {count}" for name, count in heard.items()))
     return rows
 
 
@@ -200,6 +211,7 @@ def main() -> None:
                         help="train settings for every variant on top of the default recipe (YAML values; "
                              "augment.shift=0 reaches into a section)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--workdir", type=Path, help="keep data, runs and samples here (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny set, model and budget")
     args = parser.parse_args()
     args.settings = parse_overrides(args.settings)
@@ -211,8 +223,11 @@ def main() -> None:
     print(f"machine: {bench_quality.machine_description()}")
     print(f"budget: {args.minutes} min per variant on {args.clips} one-shots, d={args.model_size}; "
           f"{args.samples} samples per label; settings on top of the default recipe: {args.settings or 'none'}")
+    if args.workdir and args.workdir.exists() and any(args.workdir.iterdir()):
+        # Training would resume from what it finds there, with the earlier time budget spent.
+        parser.error(f"--workdir {args.workdir} is not empty; give a new folder")
     with tempfile.TemporaryDirectory(prefix="bench_labels_") as tmp:
-        rows = run(args, Path(tmp))
+        rows = run(args, args.workdir.resolve() if args.workdir else Path(tmp))
     if args.json:
         atomic_write_text(args.json, json.dumps(rows, indent=2, default=str) + "\n")
 

@@ -73,6 +73,30 @@ def test_envelope_gates_the_same_waveform_and_can_reach_silence(slice_length):
     assert gated.envelope.weight.grad is not None
 
 
+@pytest.mark.parametrize("slice_length", [16384, 65536])
+def test_the_upsampling_filter_removes_the_tones_of_the_transposed_convolutions(slice_length):
+    """An untrained generator stamps tones at multiples of each layer's input rate (1 kHz steps in a
+    16 kHz clip of 16384 samples: periods of 16 and 4 samples); with the filter they are gone."""
+
+    def tone_excess_db(upsample_filter: bool) -> float:
+        torch.manual_seed(0)
+        generator = WaveGANGenerator(ModelConfig(model_size=4, slice_length=slice_length, upsample_filter=upsample_filter))
+        with torch.no_grad():
+            audio = generator(torch.rand(8, 100) * 2 - 1)[:, 0].double()
+        power = torch.fft.rfft(audio, dim=-1).abs().square().mean(0)
+        bins = [slice_length * k // 16 for k in range(1, 8)]  # 1..7 kHz at 16 kHz
+        tones = torch.stack([power[b] for b in bins])
+        beside = torch.stack([power[b + 40 : b + 200].mean() for b in bins])
+        return float(10 * torch.log10(tones / beside).max())
+
+    assert tone_excess_db(False) > 15  # the faithful generator: tones 15+ dB above their surroundings
+    assert tone_excess_db(True) < 6
+    plain = WaveGANGenerator(ModelConfig(model_size=2, slice_length=slice_length))
+    filtered = WaveGANGenerator(ModelConfig(model_size=2, slice_length=slice_length, upsample_filter=True))
+    filtered.load_state_dict(plain.state_dict())  # no new weights: a fixed filter
+    assert filtered(torch.zeros(1, 100)).shape == plain(torch.zeros(1, 100)).shape
+
+
 def test_minibatch_stddev_tells_identical_clips_from_varied_ones_for_any_batch_size():
     torch.manual_seed(0)
     varied = torch.randn(6, 3, 16)

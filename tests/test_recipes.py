@@ -37,7 +37,7 @@ def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, 
     precision = "bfloat16" if envelope else "float32"
     config = tiny_config(family=family, recipe=recipe, steps=2, checkpoint_every=2, envelope=envelope,
                          minibatch_std=2 if envelope else 0, augment={"p": 0.3, "adaptive": envelope},
-                         precision=precision)  # fmt: skip
+                         precision=precision, upsample_filter=envelope)  # fmt: skip
     outputs = outputs_in(tmp_path / "out")
     launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs)
 
@@ -49,6 +49,7 @@ def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, 
     generator, meta = load_generator(outputs.generator)
     assert (meta["family"], meta["recipe"]) == (family, recipe)
     assert meta["model"]["envelope"] is envelope and meta["model"]["minibatch_std"] == (2 if envelope else 0)
+    assert meta["model"]["upsample_filter"] is envelope
     assert any(name.endswith("envelope.weight") for name, _ in generator.named_parameters()) is envelope
     z = torch.rand(3, meta["model"]["latent_dim"]) * 2 - 1
     assert generator(z).shape == (3, 1, meta["model"]["slice_length"])
@@ -256,3 +257,33 @@ def test_modern_training_with_a_spectrogram_critic_resumes_bit_for_bit(tmp_path)
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     generator, meta = load_generator(tmp_path / "a" / "generator.pt")
     assert generator(torch.zeros(1, meta["model"]["latent_dim"])).shape[-1] == meta["model"]["slice_length"]
+
+
+def test_the_learning_rate_decay_follows_a_half_cosine_of_the_larger_progress_share():
+    from audiogan.training.schedule import decay_factor, run_progress
+
+    assert decay_factor(0.0, 0.1) == 1.0 and decay_factor(1.0, 0.1) == pytest.approx(0.1)
+    assert decay_factor(0.5, 0.1) == pytest.approx(0.55)
+    assert decay_factor(0.7, None) == 1.0  # no decay
+    assert run_progress(10, 100, 30.0, 60.0) == pytest.approx(0.5)  # the time budget ends the run first
+    assert run_progress(90, 100, 30.0, 60.0) == pytest.approx(0.9)
+    assert run_progress(90, 100, 30.0, float("inf")) == pytest.approx(0.9)  # no budget: steps alone
+
+
+def test_decayed_learning_rates_reach_their_final_fraction_by_steps_and_by_the_time_budget(tmp_path):
+    from audiogan.training.schedule import decay_factor
+
+    clips = make_clips(tmp_path / "clips.npy")
+    by_steps = modern_config(steps=4, checkpoint_every=2, learning_rate=1e-4, critic_learning_rate=4e-4, lr_decay_to=0.1)
+    launch_training(clips, summary_path(clips), by_steps, tmp_path / "steps", outputs_in(tmp_path / "a"))
+    state = _state(tmp_path, by_steps, clips, "steps")
+    factor = decay_factor(3 / 4, 0.1)  # set before the last step (index 3 of 4)
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-4 * factor)
+    assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(4e-4 * factor)
+
+    # A time budget ends this run long before its steps: the rates follow the clock to ~0.1 of the start.
+    by_time = modern_config(steps=10**6, checkpoint_every=10**6, max_minutes=0.03, lr_decay_to=0.1)
+    launch_training(clips, summary_path(clips), by_time, tmp_path / "time", outputs_in(tmp_path / "b"))
+    state = _state(tmp_path, by_time, clips, "time")
+    assert state["step"] > 10
+    assert 0.1 * 1e-4 <= state["opt_g"]["param_groups"][0]["lr"] < 0.15 * 1e-4

@@ -70,6 +70,7 @@ def _wavegan_arguments(settings: Mapping[str, Any], clip_samples: int) -> dict[s
             slice_length=slice_length,
             phase_shuffle=settings["phase_shuffle"],
             envelope=settings["envelope"],
+            upsample_filter=settings["upsample_filter"],
             minibatch_std=settings["minibatch_std"],
         )
     )

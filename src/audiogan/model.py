@@ -25,6 +25,14 @@ silence and decays; reaching digital silence through the tanh of transposed conv
 driving thousands of samples to zero together, while the envelope needs one low-rate curve.
 Without it the small CPU models emit a steady quiet noise between hits (benchmarks/RESULTS.md).
 
+Upsampling filter (`upsample_filter`; not in the paper): each transposed convolution is followed by
+a moving average over `stride` samples. A kernel of 25 taps at stride 4 covers the output samples
+unevenly (7, 6, 6, 6 taps), so an untrained or small generator stamps a pattern with the period of
+its stride onto every layer's output: tones at multiples of each layer's input rate (1, 2, 3 ... kHz
+in a 16 kHz one-shot, up to 20 dB below the hit), heard as a metallic hiss. The average has its
+zeros exactly at those frequencies (the effective kernel becomes 28 taps, a multiple of 4), at a
+cost of `stride` additions per output sample.
+
 Minibatch standard deviation (`minibatch_std`; StyleGAN, Karras et al. 2018; not in the paper): the
 critic's last features get one more channel, the standard deviation of the features across groups
 of clips of the batch, so a generator that makes the same clip for every z is easy to tell apart.
@@ -55,6 +63,7 @@ class ModelConfig:
     channels: int = 1
     n_labels: int = 0  # 0: unconditional
     envelope: bool = False  # the generator's output gated by a learned amplitude envelope
+    upsample_filter: bool = False  # a moving average over `stride` samples after each transposed convolution
     minibatch_std: int = 0  # group size of the critic's minibatch standard deviation (0: off)
 
     def __post_init__(self) -> None:
@@ -125,6 +134,7 @@ class WaveGANGenerator(nn.Module):
         strides = [4] * 5 + ([last] if last else [])
         outs = widths[1:] + [config.channels]
         self.convs = nn.ModuleList(_upconv(i, o, s) for i, o, s in zip(widths, outs, strides))
+        self.strides = strides
         if config.n_labels:
             self.label_embedding = nn.Linear(config.n_labels, embedding, bias=False)
         self.envelope_after = len(self.convs) - 4  # index of the layer whose output feeds the envelope
@@ -138,14 +148,24 @@ class WaveGANGenerator(nn.Module):
             z = torch.cat([z, self.label_embedding(y.to(z.dtype))], dim=1)
         x = self.dense(z).view(z.shape[0], -1, 16)
         gain = None
-        for index, conv in enumerate(self.convs):
+        for index, (conv, stride) in enumerate(zip(self.convs, self.strides)):
             x = conv(F.relu(x))
+            if self.config.upsample_filter:
+                x = moving_average(x, stride)
             if self.config.envelope and index == self.envelope_after:
                 gain = torch.sigmoid(self.envelope(F.relu(x)))
         out = torch.tanh(x)
         if gain is not None:
             out = out * F.interpolate(gain, size=out.shape[-1], mode="linear", align_corners=False)
         return out
+
+
+def moving_average(x: torch.Tensor, width: int) -> torch.Tensor:
+    """[N, C, T] -> [N, C, T]: the mean of `width` neighbouring samples (zero-padded, centred)."""
+    if width <= 1:
+        return x
+    left = width // 2
+    return F.avg_pool1d(F.pad(x, (left, width - 1 - left)), width, stride=1)
 
 
 def phase_shuffle(x: torch.Tensor, radius: int) -> torch.Tensor:

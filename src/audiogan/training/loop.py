@@ -53,7 +53,7 @@ from ..checkpoint import (
 from ..config import ConfigError
 from ..dataset import clip_rows, open_clips
 from ..families import get_family
-from . import history, selection
+from . import history, schedule, selection
 from .augment import AugmentPipe
 from .ema import GeneratorEMA
 from .job import TrainJob
@@ -307,6 +307,15 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
                   labels=label_ids, n_labels=len(job.labels), balanced=cfg["balance_labels"])  # fmt: skip
 
     budget_s = math.inf if cfg["max_minutes"] is None else 60.0 * cfg["max_minutes"]
+    # The time share of the run's progress moves at sync points only, agreed across ranks, so
+    # that every rank steps with the same learning rates (schedule.py).
+    time_progress = schedule.run_progress(0, steps, trained_seconds, budget_s)
+
+    def decay_learning_rates(at_step: int) -> None:
+        factor = schedule.decay_factor(max(at_step / steps, time_progress), cfg["lr_decay_to"])
+        schedule.set_learning_rates(opt_g, cfg["learning_rate"], factor)
+        schedule.set_learning_rates(opt_d, critic_lr, factor)
+
     sync_every = 1 if device.type == "cpu" else CUDA_SYNC_EVERY
     pending: list[torch.Tensor] = []  # per-step losses not yet read back to the host
     started = time.perf_counter()
@@ -316,6 +325,8 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
         log.info("run %s already ended at step %d (patience or time budget)", state_dir.name, step)
     generator.train(), critic.train()
     while step < steps and not finished_early:
+        if cfg["lr_decay_to"] is not None:
+            decay_learning_rates(step)
         row = recipe.step(draws, step)
         if augment.enabled:
             row = torch.cat([row, torch.tensor([augment.p], device=device, dtype=row.dtype)])
@@ -348,6 +359,9 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
         stopping = distributed.any_rank(bool(stop), device)
         # Checked at sync points only, so that all ranks agree on the step where the budget ends.
         out_of_time = distributed.any_rank(trained_seconds + (now - started) >= budget_s, device)
+        if cfg["lr_decay_to"] is not None and math.isfinite(budget_s):
+            elapsed = torch.tensor([trained_seconds + (now - started)], dtype=torch.float64, device=device)
+            time_progress = schedule.run_progress(0, steps, float(distributed.mean_across_ranks(elapsed).item()), budget_s)
         checkpoint_due = checkpoint_due or out_of_time
         if main:
             history.append_rows(live_losses, rows)

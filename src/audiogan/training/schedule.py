@@ -1,0 +1,37 @@
+"""Learning-rate decay over the run: a cosine from the configured rates down to a fraction of them.
+
+A run ends at `steps` or when `max_minutes` are spent, whichever comes first, so its progress is
+the larger of the two shares: step / steps and trained seconds / budget. With a time budget the
+rates therefore follow the wall clock (a faster machine decays over more steps); without one they
+follow the steps alone (the same at every rerun; raising `steps` to resume stretches the decay).
+
+Why: on the demo loops the default recipe's quality peaks about halfway through the CPU main job
+and then drifts back (FD-mel 3.1k at step 2,000, 7–9k at 3,000–4,000, losses steady throughout):
+smaller steps late in the run keep what the generator has found (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def run_progress(step: int, steps: int, trained_seconds: float, budget_s: float) -> float:
+    """How far the run is towards its end, 0..1: the larger of the step and time-budget shares."""
+    by_steps = step / steps
+    by_time = trained_seconds / budget_s if math.isfinite(budget_s) else 0.0
+    return min(1.0, max(by_steps, by_time))
+
+
+def decay_factor(progress: float, final: float | None) -> float:
+    """The learning rates' multiplier at `progress`: 1 at the start, `final` at the end along a
+    half cosine; None: no decay (always 1)."""
+    if final is None:
+        return 1.0
+    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+def set_learning_rates(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = base_lr * factor
