@@ -31,7 +31,10 @@ unevenly (7, 6, 6, 6 taps), so an untrained or small generator stamps a pattern 
 its stride onto every layer's output: tones at multiples of each layer's input rate (1, 2, 3 ... kHz
 in a 16 kHz one-shot, up to 20 dB below the hit), heard as a metallic hiss. The average has its
 zeros exactly at those frequencies (the effective kernel becomes 28 taps, a multiple of 4), at a
-cost of `stride` additions per output sample.
+cost of `stride` additions per output sample (scaled by sqrt(stride), so that it keeps the
+untrained generator's level). The averages also dull the output (about -11 dB at 3 and 6 kHz,
+nothing near 4 kHz), which the kernels must learn to undo: in 12-13 CPU minutes the generator
+did far worse with the filter than without (benchmarks/RESULTS.md), so it is off by default.
 
 Minibatch standard deviation (`minibatch_std`; StyleGAN, Karras et al. 2018; not in the paper): the
 critic's last features get one more channel, the standard deviation of the features across groups
@@ -40,6 +43,7 @@ of clips of the batch, so a generator that makes the same clip for every z is ea
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -161,11 +165,14 @@ class WaveGANGenerator(nn.Module):
 
 
 def moving_average(x: torch.Tensor, width: int) -> torch.Tensor:
-    """[N, C, T] -> [N, C, T]: the mean of `width` neighbouring samples (zero-padded, centred)."""
+    """[N, C, T] -> [N, C, T]: the mean of `width` neighbouring samples (zero-padded, centred), times
+    sqrt(width). The factor keeps an untrained generator as loud as without the filter: a plain
+    mean quarters the power of uncorrelated samples at every layer, and an output ~100x quieter
+    kept one loops run in silence for 1,800 steps (the critic won from the start)."""
     if width <= 1:
         return x
     left = width // 2
-    return F.avg_pool1d(F.pad(x, (left, width - 1 - left)), width, stride=1)
+    return F.avg_pool1d(F.pad(x, (left, width - 1 - left)), width, stride=1) * math.sqrt(width)
 
 
 def phase_shuffle(x: torch.Tensor, radius: int) -> torch.Tensor:
