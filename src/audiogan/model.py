@@ -33,7 +33,7 @@ in a 16 kHz one-shot, up to 20 dB below the hit), heard as a metallic hiss. The 
 zeros exactly at those frequencies (the effective kernel becomes 28 taps, a multiple of 4), at a
 cost of `stride` additions per output sample (scaled by sqrt(stride), so that it keeps the
 untrained generator's level). The averages also dull the output (about -11 dB at 3 and 6 kHz,
-nothing near 4 kHz), which the kernels must learn to undo: in 12-13 CPU minutes the generator
+a zero at 4 kHz), which the kernels must learn to undo: in 12-13 CPU minutes the generator
 did far worse with the filter than without (benchmarks/RESULTS.md), so it is off by default.
 
 Minibatch standard deviation (`minibatch_std`; StyleGAN, Karras et al. 2018; not in the paper): the

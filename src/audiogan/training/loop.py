@@ -6,7 +6,8 @@ In short:
   the GPU when it fits), zero-padded to the generator's slice length;
 - each step is the recipe's (`recipes.py`): critic and generator updates, with the augmentation
   (`augment.py`) applied to all the critic sees; the loop keeps the generator EMA (`ema.py`),
-  adjusts the adaptive augmentation, and checks the losses;
+  adjusts the adaptive augmentation, and checks the losses; with `lr_decay_to` it sets the
+  learning rates before each step (`schedule.py`);
 - every random draw comes from the global torch CPU generator, seeded alike on every rank; each
   rank draws the whole global batch and keeps its own slice, so N ranks compute what one process
   would (DistributedDataParallel averages the gradients), and a checkpointed RNG state reproduces
