@@ -103,14 +103,14 @@ def write_dataset(folder: Path, clips: np.ndarray, rate: int) -> Path:
 
 
 def train(clips_path: Path, family: str, minutes: float | None, quick: bool, folder: Path,
-          steps: int | None = None, settings: Mapping[str, Any] = {}) -> dict[str, Any]:  # fmt: skip
+          steps: int | None = None, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     from audiogan.training import TrainOutputs, launch_training
 
     model = folder / "model"
     outputs = TrainOutputs(generator=model / "generator.pt", losses=model / "losses.csv",
                            loss_curve=model / "loss_curve.png", quality=model / "quality.csv",
                            previews=model / "previews", best=model / "best.pt")  # fmt: skip
-    config = {**merged(TRAIN, settings), **(QUICK if quick else {}), "family": family, "max_minutes": minutes}
+    config = {**merged(TRAIN, settings or {}), **(QUICK if quick else {}), "family": family, "max_minutes": minutes}
     if steps is not None:  # a step budget instead of the wall-clock one
         config.update(steps=steps, max_minutes=None)
     started = time.perf_counter()

@@ -138,7 +138,6 @@ class WaveGANGenerator(nn.Module):
         strides = [4] * 5 + ([last] if last else [])
         outs = widths[1:] + [config.channels]
         self.convs = nn.ModuleList(_upconv(i, o, s) for i, o, s in zip(widths, outs, strides))
-        self.strides = strides
         if config.n_labels:
             self.label_embedding = nn.Linear(config.n_labels, embedding, bias=False)
         self.envelope_after = len(self.convs) - 4  # index of the layer whose output feeds the envelope
@@ -152,10 +151,10 @@ class WaveGANGenerator(nn.Module):
             z = torch.cat([z, self.label_embedding(y.to(z.dtype))], dim=1)
         x = self.dense(z).view(z.shape[0], -1, 16)
         gain = None
-        for index, (conv, stride) in enumerate(zip(self.convs, self.strides)):
+        for index, conv in enumerate(self.convs):
             x = conv(F.relu(x))
             if self.config.upsample_filter:
-                x = moving_average(x, stride)
+                x = moving_average(x, conv.stride[0])
             if self.config.envelope and index == self.envelope_after:
                 gain = torch.sigmoid(self.envelope(F.relu(x)))
         out = torch.tanh(x)

@@ -308,12 +308,13 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
                   labels=label_ids, n_labels=len(job.labels), balanced=cfg["balance_labels"])  # fmt: skip
 
     budget_s = math.inf if cfg["max_minutes"] is None else 60.0 * cfg["max_minutes"]
-    # The time share of the run's progress moves at sync points only, agreed across ranks, so
-    # that every rank steps with the same learning rates (schedule.py).
-    time_progress = schedule.run_progress(0, steps, trained_seconds, budget_s)
+    # The seconds the learning-rate decay goes by move at sync points only, agreed across ranks,
+    # so that every rank steps with the same learning rates (schedule.py).
+    agreed_seconds = trained_seconds
 
     def decay_learning_rates(at_step: int) -> None:
-        factor = schedule.decay_factor(max(at_step / steps, time_progress), cfg["lr_decay_to"])
+        progress = schedule.run_progress(at_step, steps, agreed_seconds, budget_s)
+        factor = schedule.decay_factor(progress, cfg["lr_decay_to"])
         schedule.set_learning_rates(opt_g, cfg["learning_rate"], factor)
         schedule.set_learning_rates(opt_d, critic_lr, factor)
 
@@ -359,17 +360,18 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
         losses.extend(rows)
         stopping = distributed.any_rank(bool(stop), device)
         # Checked at sync points only, so that all ranks agree on the step where the budget ends.
-        out_of_time = distributed.any_rank(trained_seconds + (now - started) >= budget_s, device)
+        elapsed = trained_seconds + (now - started)
+        out_of_time = distributed.any_rank(elapsed >= budget_s, device)
         if cfg["lr_decay_to"] is not None and math.isfinite(budget_s):
-            elapsed = torch.tensor([trained_seconds + (now - started)], dtype=torch.float64, device=device)
-            time_progress = schedule.run_progress(0, steps, float(distributed.mean_across_ranks(elapsed).item()), budget_s)
+            seconds = torch.tensor([elapsed], dtype=torch.float64, device=device)
+            agreed_seconds = float(distributed.mean_across_ranks(seconds).item())
         checkpoint_due = checkpoint_due or out_of_time
         if main:
             history.append_rows(live_losses, rows)
             if now - last_log >= LOG_INTERVAL_S or checkpoint_due or stopping:
                 last_log = now
                 average = (step - first_step) / max(now - started, 1e-9)
-                _log_progress(columns, rows[-1], steps, average, budget_s - trained_seconds - (now - started))
+                _log_progress(columns, rows[-1], steps, average, budget_s - elapsed)
             if checkpoint_due or stopping:
                 save(step, with_preview=checkpoint_due)
         if checkpoint_due or stopping:

@@ -6,8 +6,9 @@ rates therefore follow the wall clock (a faster machine decays over more steps);
 follow the steps alone (the same at every rerun; raising `steps` to resume stretches the decay).
 
 Why: on the demo loops the default recipe's quality peaks about halfway through the CPU main job
-and then drifts back (FD-mel 3.1k at step 2,000, 7–9k at 3,000–4,000, losses steady throughout):
-smaller steps late in the run keep what the generator has found (benchmarks/RESULTS.md).
+and then drifts back (FD-mel 3.1k at step 2,000, 7–9k at 3,000–4,000, losses steady throughout).
+A decay to 0.1 removed the drift (the last step as good as the best) but did not make the best
+better, so it is off by default (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
