@@ -12,6 +12,8 @@ from audiogan.model import (
     ModelConfig,
     WaveGANCritic,
     WaveGANGenerator,
+    _upconv,
+    balanced_phases,
     critic_loss,
     generator_loss,
     gradient_penalty,
@@ -73,32 +75,63 @@ def test_envelope_gates_the_same_waveform_and_can_reach_silence(slice_length):
     assert gated.envelope.weight.grad is not None
 
 
+def _tone_excess_db(upsample_filter: str, slice_length: int, rates: range = range(1, 8)) -> float:
+    """How far an untrained generator's loudest tone at `rates` kHz (16 kHz output) stands above
+    the spectrum beside it, in dB."""
+    torch.manual_seed(0)
+    generator = WaveGANGenerator(ModelConfig(model_size=4, slice_length=slice_length, upsample_filter=upsample_filter))
+    with torch.no_grad():
+        audio = generator(torch.rand(8, 100) * 2 - 1)[:, 0].double()
+    power = torch.fft.rfft(audio, dim=-1).abs().square().mean(0)
+    bins = [slice_length * k // 16 for k in rates]
+    tones = torch.stack([power[b] for b in bins])
+    beside = torch.stack([power[b + 40 : b + 200].mean() for b in bins])
+    return float(10 * torch.log10(tones / beside).max())
+
+
 @pytest.mark.parametrize("slice_length", [16384, 65536])
-def test_the_upsampling_filter_removes_the_tones_of_the_transposed_convolutions(slice_length):
+def test_the_box_filter_removes_the_tones_of_the_transposed_convolutions(slice_length):
     """An untrained generator stamps tones at multiples of each layer's input rate (1 kHz steps in a
-    16 kHz clip of 16384 samples: periods of 16 and 4 samples); with the filter they are gone."""
-
-    def tone_excess_db(upsample_filter: bool) -> float:
-        torch.manual_seed(0)
-        generator = WaveGANGenerator(ModelConfig(model_size=4, slice_length=slice_length, upsample_filter=upsample_filter))
-        with torch.no_grad():
-            audio = generator(torch.rand(8, 100) * 2 - 1)[:, 0].double()
-        power = torch.fft.rfft(audio, dim=-1).abs().square().mean(0)
-        bins = [slice_length * k // 16 for k in range(1, 8)]  # 1..7 kHz at 16 kHz
-        tones = torch.stack([power[b] for b in bins])
-        beside = torch.stack([power[b + 40 : b + 200].mean() for b in bins])
-        return float(10 * torch.log10(tones / beside).max())
-
-    assert tone_excess_db(False) > 15  # the faithful generator: tones 15+ dB above their surroundings
-    assert tone_excess_db(True) < 6
+    16 kHz clip of 16384 samples: periods of 16 and 4 samples); with the box filter they are gone."""
+    assert _tone_excess_db("none", slice_length) > 15  # the faithful generator: tones 15+ dB above their surroundings
+    assert _tone_excess_db("box", slice_length) < 6
     plain = WaveGANGenerator(ModelConfig(model_size=8, slice_length=slice_length))
-    filtered = WaveGANGenerator(ModelConfig(model_size=8, slice_length=slice_length, upsample_filter=True))
+    filtered = WaveGANGenerator(ModelConfig(model_size=8, slice_length=slice_length, upsample_filter="box"))
     filtered.load_state_dict(plain.state_dict())  # no new weights: a fixed filter
     z = torch.rand(4, 100) * 2 - 1
     with torch.no_grad():
         quiet, loud = filtered(z), plain(z)
     assert quiet.shape == loud.shape
     assert 0.1 < float(quiet.std() / loud.std()) < 3  # near the faithful level (a plain mean: ~0.01)
+
+
+def test_balanced_phases_turn_a_constant_into_a_constant_and_still_train():
+    """Every output phase of a balanced transposed convolution sums its taps alike, so a constant
+    input (a ReLU's mean) comes out constant: no pattern with the period of the stride."""
+    torch.manual_seed(0)
+    conv = _upconv(3, 2, 4)
+    constant = torch.ones(1, 3, 64)
+    with torch.no_grad():
+        plain = conv(constant)[..., 32:96]  # away from the edges
+        balanced = F.conv_transpose1d(constant, balanced_phases(conv.weight, 4), conv.bias, 4, conv.padding,
+                                      conv.output_padding)[..., 32:96]  # fmt: skip
+    assert float(plain.std(-1).min()) > 1e-3  # the paper's kernel: a period-4 pattern
+    assert float(balanced.std(-1).max()) < 1e-5
+    # The constraint is a projection: balanced kernels stay as they are, and gradients reach the kernel.
+    twice = balanced_phases(balanced_phases(conv.weight, 4), 4)
+    assert torch.allclose(twice, balanced_phases(conv.weight, 4), atol=1e-7)
+    balanced_phases(conv.weight, 4).square().sum().backward()
+    assert conv.weight.grad is not None and float(conv.weight.grad.abs().sum()) > 0
+    # In a whole untrained generator the tones at the last layer's input rate (4 kHz) are gone.
+    assert _tone_excess_db("none", 16384, range(4, 5)) > 15
+    assert _tone_excess_db("balanced", 16384, range(4, 5)) < 3
+
+
+def test_checkpoints_from_before_the_choice_read_their_boolean_upsample_filter():
+    assert ModelConfig(upsample_filter=False).upsample_filter == "none"
+    assert ModelConfig(upsample_filter=True).upsample_filter == "box"
+    with pytest.raises(ValueError, match="upsample_filter"):
+        ModelConfig(upsample_filter="sinc")
 
 
 def test_minibatch_stddev_tells_identical_clips_from_varied_ones_for_any_batch_size():

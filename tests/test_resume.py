@@ -89,7 +89,7 @@ def test_generator_file_round_trip(tmp_path):
         "family": "wavegan",
         "recipe": "wavegan",
         "model": {"model_size": 2, "latent_dim": 8, "slice_length": 32768, "phase_shuffle": 2, "channels": 1,
-                  "n_labels": 0, "envelope": False, "upsample_filter": False, "minibatch_std": 0},
+                  "n_labels": 0, "envelope": False, "upsample_filter": "none", "minibatch_std": 0},
         "sample_rate": 22050,
         "clip_seconds": 1.5,
         "step": 12,

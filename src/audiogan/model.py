@@ -25,16 +25,18 @@ silence and decays; reaching digital silence through the tanh of transposed conv
 driving thousands of samples to zero together, while the envelope needs one low-rate curve.
 Without it the small CPU models emit a steady quiet noise between hits (benchmarks/RESULTS.md).
 
-Upsampling filter (`upsample_filter`; not in the paper): each transposed convolution is followed by
-a moving average over `stride` samples. A kernel of 25 taps at stride 4 covers the output samples
-unevenly (7, 6, 6, 6 taps), so an untrained or small generator stamps a pattern with the period of
-its stride onto every layer's output: tones at multiples of each layer's input rate (1, 2, 3 ... kHz
-in a 16 kHz one-shot, up to 20 dB below the hit), heard as a metallic hiss. The average has its
-zeros exactly at those frequencies (the effective kernel becomes 28 taps, a multiple of 4), at a
-cost of `stride` additions per output sample (scaled by sqrt(stride), so that it keeps the
-untrained generator's level). The averages also dull the output (about -11 dB at 3 and 6 kHz,
-a zero at 4 kHz), which the kernels must learn to undo: in 12-13 CPU minutes the generator
-did far worse with the filter than without (benchmarks/RESULTS.md), so it is off by default.
+Upsampling filter (`upsample_filter`; not in the paper). A kernel of 25 taps at stride 4 covers
+the output samples unevenly (7, 6, 6, 6 taps), so an untrained or small generator stamps a pattern
+with the period of its stride onto every layer's output: tones at multiples of each layer's input
+rate (1, 2, 3 ... kHz in a 16 kHz one-shot, up to 20 dB below the hit), heard as a metallic hiss.
+"none" leaves it as the paper does. "box" follows each transposed convolution with a moving average
+over `stride` samples, whose zeros lie exactly at those frequencies (scaled by sqrt(stride) to keep
+the untrained generator's level); it also dulls the output (about -11 dB at 3 and 6 kHz, a zero at
+4 kHz), which the kernels must learn to undo. "balanced" constrains the kernel instead: the taps
+of each output phase (k mod stride) are shifted so that all phases sum alike, so a constant input
+gives a constant output and the periodic pattern's mean (the strongest tones) is gone, without a
+low-pass; the kernel trains through the projection (a few operations on the kernel per step). benchmarks/RESULTS.md
+has what each did to the CPU main job and the labelled one-shots.
 
 Minibatch standard deviation (`minibatch_std`; StyleGAN, Karras et al. 2018; not in the paper): the
 critic's last features get one more channel, the standard deviation of the features across groups
@@ -54,6 +56,7 @@ import torch.nn.functional as F
 KERNEL = 25
 SLICE_LENGTHS = (16384, 32768, 65536)
 _LAST_STRIDE = {16384: None, 32768: 2, 65536: 4}  # the extra layer of the longer models
+UPSAMPLE_FILTERS = ("none", "box", "balanced")
 
 
 @dataclass
@@ -67,10 +70,14 @@ class ModelConfig:
     channels: int = 1
     n_labels: int = 0  # 0: unconditional
     envelope: bool = False  # the generator's output gated by a learned amplitude envelope
-    upsample_filter: bool = False  # a moving average over `stride` samples after each transposed convolution
+    upsample_filter: str = "none"  # none | box | balanced: what keeps transposed convolutions from stamping tones
     minibatch_std: int = 0  # group size of the critic's minibatch standard deviation (0: off)
 
     def __post_init__(self) -> None:
+        if isinstance(self.upsample_filter, bool):  # checkpoints written before "balanced" existed
+            self.upsample_filter = "box" if self.upsample_filter else "none"
+        if self.upsample_filter not in UPSAMPLE_FILTERS:
+            raise ValueError(f"upsample_filter must be one of {UPSAMPLE_FILTERS}, got {self.upsample_filter!r}")
         if self.slice_length not in SLICE_LENGTHS:
             raise ValueError(f"slice_length must be one of {SLICE_LENGTHS}, got {self.slice_length}")
         if (self.model_size < 1 or self.latent_dim < 1 or self.channels < 1 or self.phase_shuffle < 0
@@ -152,15 +159,35 @@ class WaveGANGenerator(nn.Module):
         x = self.dense(z).view(z.shape[0], -1, 16)
         gain = None
         for index, conv in enumerate(self.convs):
-            x = conv(F.relu(x))
-            if self.config.upsample_filter:
-                x = moving_average(x, conv.stride[0])
+            x = upsample(conv, F.relu(x), self.config.upsample_filter)
             if self.config.envelope and index == self.envelope_after:
                 gain = torch.sigmoid(self.envelope(F.relu(x)))
         out = torch.tanh(x)
         if gain is not None:
             out = out * F.interpolate(gain, size=out.shape[-1], mode="linear", align_corners=False)
         return out
+
+
+def upsample(conv: nn.ConvTranspose1d, x: torch.Tensor, upsample_filter: str) -> torch.Tensor:
+    """One generator layer's transposed convolution, with `upsample_filter` applied (see the module
+    docstring): "none" as in the paper, "box" followed by a moving average over its stride,
+    "balanced" with its kernel's phases made to sum alike."""
+    if upsample_filter == "balanced":
+        weight = balanced_phases(conv.weight, conv.stride[0])
+        return F.conv_transpose1d(x, weight, conv.bias, conv.stride, conv.padding, conv.output_padding)
+    out = conv(x)
+    return moving_average(out, conv.stride[0]) if upsample_filter == "box" else out
+
+
+def balanced_phases(weight: torch.Tensor, stride: int) -> torch.Tensor:
+    """A transposed convolution's kernel [in, out, K] with the taps of each output phase (k mod
+    `stride`) shifted so that every phase's taps sum alike: the mean over phases replaces each
+    phase's sum, spread evenly over its taps. Differentiable, so the kernel trains through it."""
+    taps = weight.shape[-1]
+    phase_of_tap = F.one_hot(torch.arange(taps, device=weight.device) % stride, stride).to(weight.dtype)  # [K, s]
+    sums = weight @ phase_of_tap  # [in, out, s]
+    excess = (sums - sums.mean(-1, keepdim=True)) / phase_of_tap.sum(0)
+    return weight - excess @ phase_of_tap.T
 
 
 def moving_average(x: torch.Tensor, width: int) -> torch.Tensor:
