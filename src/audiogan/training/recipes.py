@@ -11,6 +11,13 @@ previews, scoring, stopping, data parallelism) is the loop's. Adding a recipe: a
 - `modern`: the StyleGAN2 recipe (Karras et al., 2020): non-saturating logistic loss, one critic
   step per generator step, R1 on real clips every `r1_every` steps scaled by that interval (lazy
   regularization), in float32 even under bf16 autocast.
+
+Both recipes take `label_loss` (conditional training only): a classification loss on the critic's
+per-label logits besides the adversarial one (Dual Projection GAN, Han et al. 2021): the critic
+learns to name the label of real clips, the generator to make clips the critic names as asked.
+The projection critic's score is linear in the label weights y, so its gradient with respect to y
+*is* the logit vector; it is read off by a backward pass through the last layer, so every critic
+(waveform, spectrogram, multiband) has logits without a new head.
 """
 
 from __future__ import annotations
@@ -126,13 +133,21 @@ class Recipe:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         pass
 
+    def _label_weight(self, y: torch.Tensor | None) -> float:
+        return float(self.settings["label_loss"]) if y is not None else 0.0
+
     def _generator_step(self, draws: Draws, loss: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         # Through the frozen critic itself (not its DDP wrapper): no gradient sync needed for it.
         nets = self.nets
         z, y = draws.latents()
+        label_weight = self._label_weight(y)
+        y_critic = y.detach().requires_grad_(True) if label_weight else y  # logits: d score / d y_critic only
         nets.critic.requires_grad_(False)
         with autocast(self.device, self.dtype):
-            g_loss = loss(nets.critic(self.augment(nets.g_model(z, y)), y))
+            scores = nets.critic(self.augment(nets.g_model(z, y)), y_critic)
+            g_loss = loss(scores)
+            if label_weight:
+                g_loss = g_loss + label_weight * label_loss(scores, y_critic)
         nets.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         nets.opt_g.step()
@@ -169,6 +184,9 @@ class WaveGANRecipe(Recipe):
             real, y_real = draws.reals()
             z, y_fake = draws.latents()
             alpha = draws.uniform()
+            label_weight = self._label_weight(y_real)
+            if label_weight:
+                y_real.requires_grad_(True)
             with autocast(self.device, self.dtype):
                 with torch.no_grad():
                     fake = nets.g_model(z, y_fake)
@@ -181,6 +199,8 @@ class WaveGANRecipe(Recipe):
                                            self.settings["gp_weight"], alpha)  # fmt: skip
                 wasserstein = -critic_loss(real_scores, fake_scores)
                 d_loss = -wasserstein + penalty
+                if label_weight:
+                    d_loss = d_loss + label_weight * label_loss(real_scores, y_real)
             nets.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             nets.opt_d.step()
@@ -188,6 +208,13 @@ class WaveGANRecipe(Recipe):
         g_loss = self._generator_step(draws, generator_loss)
         d_mean = d_sum / n_critic
         return torch.stack([d_mean[0], g_loss, d_mean[1], d_mean[2]])
+
+
+def label_loss(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy between the label weights `y` the critic was given (a leaf that requires grad)
+    and the critic's per-label logits, d scores / d y (see the module docstring), keeping the graph."""
+    (logits,) = torch.autograd.grad(scores.float().sum(), y, create_graph=True)
+    return -(y.detach() * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
 
 
 def r1_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -215,6 +242,9 @@ class ModernRecipe(Recipe):
         gamma, every = float(self.settings["r1_gamma"]), int(self.settings["r1_every"])
         real, y_real = draws.reals()
         z, y_fake = draws.latents()
+        label_weight = self._label_weight(y_real)
+        if label_weight:
+            y_real.requires_grad_(True)
         with autocast(self.device, self.dtype):
             with torch.no_grad():
                 fake = nets.g_model(z, y_fake)
@@ -223,6 +253,8 @@ class ModernRecipe(Recipe):
             d_loss = F.softplus(fake_scores.float()).mean() + F.softplus(-real_scores.float()).mean()
         augment.observe(real_scores)
         total = d_loss
+        if label_weight:
+            total = total + label_weight * label_loss(real_scores, y_real)
         if gamma > 0 and steps_done % every == 0:
             penalty = r1_penalty(nets.d_model, real, y_real)
             total = total + gamma * every * penalty
