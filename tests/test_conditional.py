@@ -310,7 +310,9 @@ def test_two_gloo_processes_train_a_conditional_model_like_one(tmp_path):
     from train_fixtures import loss_values
 
     clips, manifest = labelled_dataset(tmp_path / "data")
-    config = tiny_config(batch_size=4, n_critic=2, steps=3, checkpoint_every=3, threads=2, balance_labels=True)
+    # With the label loss too: its logits are a gradient taken through the DDP-wrapped critic.
+    config = tiny_config(batch_size=4, n_critic=2, steps=3, checkpoint_every=3, threads=2, balance_labels=True,
+                         label_loss=0.5)  # fmt: skip
     for name, gpus in (("one", 1), ("two", 2)):
         launch_training(clips, summary_path(clips), {**config, "gpus": gpus}, tmp_path / name,
                         outputs_in(tmp_path / f"{name}_out"), manifest_path=manifest)  # fmt: skip
