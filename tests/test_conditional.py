@@ -167,6 +167,7 @@ def test_a_few_steps_of_label_loss_teach_the_critic_to_name_labels():
 def test_training_with_a_label_loss_changes_the_run_and_still_loads(tmp_path, recipe):
     clips, manifest = labelled_dataset(tmp_path / "data")
     config = tiny_config(recipe=recipe, latent_dim=8)
+
     def loss_rows(losses_csv) -> np.ndarray:
         return np.array([[float(row[key]) for key in ("d_loss", "g_loss")] for row in read_rows(losses_csv)])
 

@@ -35,8 +35,8 @@ the untrained generator's level); it also dulls the output (about -11 dB at 3 an
 4 kHz), which the kernels must learn to undo. "balanced" constrains the kernel instead: the taps
 of each output phase (k mod stride) are shifted so that all phases sum alike, so a constant input
 gives a constant output and the periodic pattern's mean (the strongest tones) is gone, without a
-low-pass; the kernel trains through the projection (a few operations on the kernel per step). benchmarks/RESULTS.md
-has what each did to the CPU main job and the labelled one-shots.
+low-pass; the kernel trains through the projection (a few operations on the kernel per step).
+benchmarks/RESULTS.md has what each did to the CPU main job and the labelled one-shots.
 
 Minibatch standard deviation (`minibatch_std`; StyleGAN, Karras et al. 2018; not in the paper): the
 critic's last features get one more channel, the standard deviation of the features across groups

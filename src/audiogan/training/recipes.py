@@ -136,12 +136,16 @@ class Recipe:
     def _label_weight(self, y: torch.Tensor | None) -> float:
         return float(self.settings["label_loss"]) if y is not None else 0.0
 
+    def _critic_labels(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        """Label weights as the critic takes them: with the label loss on, a leaf that requires grad,
+        so that `label_loss` can read the critic's logits off as d score / d y."""
+        return y.detach().requires_grad_(True) if self._label_weight(y) else y
+
     def _generator_step(self, draws: Draws, loss: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         # Through the frozen critic itself (not its DDP wrapper): no gradient sync needed for it.
         nets = self.nets
         z, y = draws.latents()
-        label_weight = self._label_weight(y)
-        y_critic = y.detach().requires_grad_(True) if label_weight else y  # logits: d score / d y_critic only
+        label_weight, y_critic = self._label_weight(y), self._critic_labels(y)  # the generator keeps y itself
         nets.critic.requires_grad_(False)
         with autocast(self.device, self.dtype):
             scores = nets.critic(self.augment(nets.g_model(z, y)), y_critic)
@@ -184,9 +188,7 @@ class WaveGANRecipe(Recipe):
             real, y_real = draws.reals()
             z, y_fake = draws.latents()
             alpha = draws.uniform()
-            label_weight = self._label_weight(y_real)
-            if label_weight:
-                y_real.requires_grad_(True)
+            label_weight, y_real = self._label_weight(y_real), self._critic_labels(y_real)
             with autocast(self.device, self.dtype):
                 with torch.no_grad():
                     fake = nets.g_model(z, y_fake)
@@ -242,9 +244,7 @@ class ModernRecipe(Recipe):
         gamma, every = float(self.settings["r1_gamma"]), int(self.settings["r1_every"])
         real, y_real = draws.reals()
         z, y_fake = draws.latents()
-        label_weight = self._label_weight(y_real)
-        if label_weight:
-            y_real.requires_grad_(True)
+        label_weight, y_real = self._label_weight(y_real), self._critic_labels(y_real)
         with autocast(self.device, self.dtype):
             with torch.no_grad():
                 fake = nets.g_model(z, y_fake)
