@@ -78,14 +78,15 @@ def latest_checkpoint(
     return None
 
 
-def prune_checkpoints(state_dir: str | os.PathLike, keep: int, up_to_step: int) -> None:
-    """Delete all but the newest `keep` checkpoints at or below `up_to_step`, and stray temp files.
+def prune_checkpoints(state_dir: str | os.PathLike, keep: int, up_to_step: int, spare: int | None = None) -> None:
+    """Delete all but the newest `keep` checkpoints at or below `up_to_step` (and the one at step
+    `spare`, if given), and stray temp files.
 
     Checkpoints beyond `up_to_step` (left by an earlier, longer run) are kept: training is
     deterministic, so they are what a later run with more steps would reach anyway.
     """
     folder = Path(state_dir)
-    older = [path for step, path in list_checkpoints(folder) if step <= up_to_step]
+    older = [path for step, path in list_checkpoints(folder) if step <= up_to_step and step != spare]
     for path in older[: max(0, len(older) - keep)]:
         path.unlink(missing_ok=True)
     remove_stale_temp_files(folder)

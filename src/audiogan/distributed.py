@@ -93,6 +93,15 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(value.item())
 
 
+def from_main(values: torch.Tensor) -> torch.Tensor:
+    """Rank 0's `values` on every rank (every rank must call this together, with the same shape)."""
+    if not dist.is_initialized():
+        return values
+    values = values.clone()
+    dist.broadcast(values, src=0)
+    return values
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()

@@ -36,8 +36,8 @@ SOURCE_KEYS = {
 CONFIG_SECTIONS = {
     "audio": ("sample_rate", "clip_seconds", "hop_seconds", "normalize", "peak_dbfs", "loudness_lufs", "min_level_dbfs"),
     "train": ("model_size", "batch_size", "steps", "n_critic", "learning_rate", "critic_learning_rate", "lr_decay_to",
-              "betas", "gp_weight", "phase_shuffle", "envelope", "upsample_filter", "latent_dim", "device", "gpus",
-              "seed"),
+              "restore_best_after", "betas", "gp_weight", "phase_shuffle", "envelope", "upsample_filter", "latent_dim",
+              "device", "gpus", "seed"),
     "render": ("count", "seed", "sample_rate", "subtype", "pack"),
 }
 

@@ -15,7 +15,11 @@ In short:
 - every `checkpoint_every` steps rank 0 scores the (EMA) generator (FD-mel of `score_count` clips,
   one preview WAV) and writes an atomic checkpoint into `state_root/<run_id>/`; the best-scoring
   checkpoint is never pruned; the run ends at `steps`, when `max_minutes` of training are spent,
-  or after `patience` checkpoints without a better score, and writes its outputs alike;
+  or after `patience` checkpoints without a better score, and writes its outputs alike; every
+  rank keeps the same quality history (rank 0's scores are broadcast), so all agree on stopping;
+- with `restore_best_after`, a run whose score has not improved for that many checkpoints goes
+  back to the best checkpoint's whole state (not its random draws) and goes on with both learning
+  rates times `restore_lr_factor` (the curve on small data peaks and drifts back; see selection.py);
 - SIGTERM/SIGINT finish the current step, checkpoint and exit with status 143 (`Preempted`); a
   non-finite loss stops with `TrainingDiverged` naming the step, before anything is saved.
 """
@@ -44,6 +48,7 @@ from ..atomic import atomic_write_text
 from ..checkpoint import (
     checkpoint_path,
     latest_checkpoint,
+    load_checkpoint,
     prune_checkpoints,
     remove_stale_temp_files,
     rng_state,
@@ -206,10 +211,11 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
         log.info("environment: SLURM_JOB_ID=%s CUDA_VISIBLE_DEVICES=%s",
                  os.environ.get("SLURM_JOB_ID", "-"), os.environ.get("CUDA_VISIBLE_DEVICES", "-"))  # fmt: skip
     step, losses, quality, trained_seconds = 0, [], [], 0.0
+    restores: list[tuple[int, int]] = []  # (at step, back to step) of each return to the best checkpoint
     recipe_state: dict[str, Any] = {}
-    found = latest_checkpoint(state_dir, max_step=steps)
-    if found:
-        path, state = found
+
+    def load_weights(state: dict[str, Any]) -> None:
+        """The networks, optimizers, EMA and augmentation of a checkpoint (the recipe's state is separate)."""
         generator.load_state_dict(state["generator"])
         critic.load_state_dict(state["critic"])
         opt_g.load_state_dict(state["opt_g"])
@@ -217,9 +223,15 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
         if ema is not None:
             ema.model.load_state_dict(state["generator_ema"])
         augment.load_state_dict(state["augment"])
+
+    found = latest_checkpoint(state_dir, max_step=steps)
+    if found:
+        path, state = found
+        load_weights(state)
         recipe_state = state["recipe"]
         set_rng_state(state["rng"])
         step, losses, quality = state["step"], state["losses"].tolist(), state["quality"].tolist()
+        restores = [(int(at), int(back)) for at, back in state.get("restores", torch.zeros(0, 2)).tolist()]
         trained_seconds = float(state["trained_seconds"])
         if main:
             log.info("resuming run %s from %s (step %d of %d)", state_dir.name, path, step, steps)
@@ -274,6 +286,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
             "losses": torch.tensor(losses, dtype=torch.float64).reshape(-1, len(columns)),
             "quality": torch.tensor(quality, dtype=torch.float64).reshape(-1, len(history.QUALITY_COLUMNS)),
             "trained_seconds": trained_seconds + (time.perf_counter() - started),
+            "restores": torch.tensor(restores, dtype=torch.int64).reshape(-1, 2),
             "config": dict(cfg),
             "family": job.family,
             "model": dict(job.model_arguments),
@@ -281,9 +294,12 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
         if ema is not None:
             state["generator_ema"] = ema.model.state_dict()
         save_checkpoint(checkpoint_path(state_dir, at_step), state)
-        prune_checkpoints(state_dir, cfg["keep_checkpoints"], at_step)
         best = selection.best_row(quality)
-        prune_best_files(state_dir, best[0] if best else None, at_step)
+        best_step = best[0] if best else None
+        # Returning to the best checkpoint needs its whole state, so it is spared then.
+        prune_checkpoints(state_dir, cfg["keep_checkpoints"], at_step,
+                          spare=best_step if cfg["restore_best_after"] is not None else None)  # fmt: skip
+        prune_best_files(state_dir, best_step, at_step)
 
     # The networks as trained: DDP averages gradients across ranks (its hooks fire on the single
     # backward that also carries the regularizer's double-backward terms). torch.compile is
@@ -312,11 +328,32 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     # so that every rank steps with the same learning rates (schedule.py).
     agreed_seconds = trained_seconds
 
-    def decay_learning_rates(at_step: int) -> None:
+    def set_learning_rates(at_step: int) -> None:
+        """The configured rates times the decay (if any) and `restore_lr_factor` per return to the best."""
         progress = schedule.run_progress(at_step, steps, agreed_seconds, budget_s)
-        factor = schedule.decay_factor(progress, cfg["lr_decay_to"])
+        factor = schedule.decay_factor(progress, cfg["lr_decay_to"]) * cfg["restore_lr_factor"] ** len(restores)
         schedule.set_learning_rates(opt_g, cfg["learning_rate"], factor)
         schedule.set_learning_rates(opt_d, critic_lr, factor)
+
+    def return_to_best(at_step: int) -> None:
+        """Every rank: the best checkpoint's networks, optimizers, EMA, augmentation and recipe
+        state, lower learning rates; the step count, histories and random draws go on."""
+        back_to = selection.best_row(quality)[0]
+        state = load_checkpoint(checkpoint_path(state_dir, back_to))
+        load_weights(state)
+        recipe.load_state_dict(state["recipe"])
+        restores.append((at_step, back_to))
+        set_learning_rates(at_step)
+        if main:
+            log.info("no better FD-mel in %d checkpoints: back to step %d's state, learning rates x %g (return %d)",
+                     cfg["restore_best_after"], back_to, cfg["restore_lr_factor"] ** len(restores), len(restores))  # fmt: skip
+
+    def restore_due() -> bool:
+        last = restores[-1][0] if restores else None
+        return step < steps and selection.should_restore_best(quality, cfg["restore_best_after"], last)
+
+    if restores:  # a resumed run goes on at the rates of its last return
+        set_learning_rates(step)
 
     sync_every = 1 if device.type == "cpu" else CUDA_SYNC_EVERY
     pending: list[torch.Tensor] = []  # per-step losses not yet read back to the host
@@ -325,10 +362,12 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     finished_early = selection.should_stop_early(quality, cfg["patience"]) or trained_seconds >= budget_s
     if finished_early and main:
         log.info("run %s already ended at step %d (patience or time budget)", state_dir.name, step)
+    elif found and quality and int(quality[-1][0]) == step and restore_due():
+        return_to_best(step)  # the run stopped between scoring this checkpoint and going back
     generator.train(), critic.train()
     while step < steps and not finished_early:
         if cfg["lr_decay_to"] is not None:
-            decay_learning_rates(step)
+            set_learning_rates(step)
         row = recipe.step(draws, step)
         if augment.enabled:
             row = torch.cat([row, torch.tensor([augment.p], device=device, dtype=row.dtype)])
@@ -376,6 +415,11 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
                 save(step, with_preview=checkpoint_due)
         if checkpoint_due or stopping:
             distributed.barrier()
+        if checkpoint_due and ctx.enabled:  # rank 0 scored it; the others keep the same history
+            score = quality[-1][1] if main else math.nan
+            score = float(distributed.from_main(torch.tensor([score], dtype=torch.float64, device=device)).item())
+            if not main:
+                quality.append((step, score))
         if stopping:
             if main:
                 log.warning("stopped at step %d of %d; the checkpoint is in %s; rerun to resume", step, steps, state_dir)
@@ -388,6 +432,8 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
             if main:
                 log.info("no better FD-mel in %d checkpoints: stopping early at step %d", cfg["patience"], step)
             break
+        if checkpoint_due and restore_due():
+            return_to_best(step)
         # The rate counts the bookkeeping above but not the time spent writing a checkpoint.
         window_start, window_steps = (time.perf_counter() if checkpoint_due else now), 0
 

@@ -2,7 +2,8 @@
 
 FD-mel of the generator's clips against real training clips is lower when the generated sounds
 are distributed more like the real ones. Training on small data is not monotone in steps, so the
-best-scoring checkpoint is kept besides the latest and rendered by default.
+best-scoring checkpoint is kept besides the latest and rendered by default; optionally the run
+goes back to it, with lower learning rates, when quality drifts away (`restore_best_after`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ def checkpoints_since_best(quality: Sequence[Sequence[float]]) -> int:
 
 def should_stop_early(quality: Sequence[Sequence[float]], patience: int | None) -> bool:
     return patience is not None and checkpoints_since_best(quality) >= patience
+
+
+def should_restore_best(quality: Sequence[Sequence[float]], after: int | None, last_restore_step: int | None) -> bool:
+    """True when `after` scored checkpoints have passed without a better score, counted from the
+    best one or from the last return to it, whichever is later (each return gets a fresh count)."""
+    best = best_row(quality)
+    if after is None or best is None:
+        return False
+    since = max(best[0], last_restore_step if last_restore_step is not None else best[0])
+    return sum(1 for step, _ in quality if int(step) > since) >= after
 
 
 def describe(kind: str, step: int, quality: Sequence[Sequence[float]]) -> dict[str, Any]:
