@@ -26,7 +26,7 @@ from audiogan.render import (
     slerp,
 )
 from audiogan.training import launch_training
-from audiogan.training.recipes import Draws, label_loss
+from audiogan.training.recipes import LABEL_COLUMNS, Draws, label_terms
 from audiogan.trim import trim_tail
 from audiogan.tsv import read_tsv, write_tsv
 
@@ -126,12 +126,13 @@ def test_label_logits_are_the_projection_critics_score_for_each_label(kind):
     torch.nn.init.normal_(projection.weight)  # the projection starts small; make the logits differ
     audio = torch.randn(4, 1, 16384 if kind == "wavegan" else 32768) * 0.1
     y = torch.eye(3)[[0, 1, 2, 0]].requires_grad_(True)
-    loss = label_loss(critic(audio, y), y)
+    loss, accuracy = label_terms(critic(audio, y), y)
     with torch.no_grad():
         base = critic(audio, torch.zeros(4, 3))
         logits = torch.stack([critic(audio, torch.eye(3)[[k] * 4]) - base for k in range(3)], dim=1)
     expected = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0]))
     assert torch.allclose(loss, expected, rtol=1e-4, atol=1e-5)
+    assert float(accuracy) == float((logits.argmax(1) == torch.tensor([0, 1, 2, 0])).float().mean())
     loss.backward()  # the graph is kept: the critic trains through its logits
     assert float(projection.weight.grad.abs().sum()) > 0
 
@@ -151,8 +152,8 @@ def test_a_few_steps_of_label_loss_teach_the_critic_to_name_labels():
     def accuracy_and_loss() -> tuple[float, torch.Tensor]:
         y_in = y.clone().requires_grad_(True)
         scores = critic(audio, y_in)
-        logits = torch.autograd.grad(scores.sum(), y_in, retain_graph=True)[0]
-        return float((logits.argmax(1) == y.argmax(1)).float().mean()), label_loss(scores, y_in)
+        loss, accuracy = label_terms(scores, y_in)
+        return float(accuracy), loss
 
     start, _ = accuracy_and_loss()
     for _ in range(30):
@@ -178,6 +179,12 @@ def test_training_with_a_label_loss_changes_the_run_and_still_loads(tmp_path, re
                         manifest_path=manifest)  # fmt: skip
         losses[name] = loss_rows(outputs.losses)
         assert np.isfinite(losses[name]).all()
+        rows = read_rows(outputs.losses)
+        # With the label loss, how often the critic names the labels of real and generated clips.
+        assert all(column in rows[0] for column in LABEL_COLUMNS) == (weight > 0)
+        if weight:
+            accuracies = np.array([[float(row[c]) for c in LABEL_COLUMNS] for row in rows])
+            assert ((accuracies >= 0) & (accuracies <= 1)).all() and accuracies.max() > 0
         assert load_generator(outputs.generator)[1]["labels"] == ["kick", "snare"]
     # The same draws; the first generator loss includes the label loss (a cross-entropy near log 2).
     assert losses["labelled"][0, 1] > losses["plain"][0, 1] + 0.3

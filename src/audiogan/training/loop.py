@@ -64,7 +64,7 @@ from .augment import AugmentPipe
 from .ema import GeneratorEMA
 from .job import TrainJob
 from .previews import Previews
-from .recipes import Draws, Nets, get_recipe
+from .recipes import LABEL_COLUMNS, Draws, Nets, get_recipe
 from .spectral import with_spectral_critics
 
 log = logging.getLogger("audiogan.train")  # one logger name for the whole training stage
@@ -85,9 +85,11 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; nothing from that step on was saved."""
 
 
-def loss_columns(recipe: str, augmented: bool) -> tuple[str, ...]:
-    """The columns of losses.csv for a recipe (augment_p when augmentation is on)."""
-    return ("step", *get_recipe(recipe).columns, *(("augment_p",) if augmented else ()), "it_per_s")
+def loss_columns(recipe: str, augmented: bool, label_scored: bool = False) -> tuple[str, ...]:
+    """The columns of losses.csv for a recipe (the critic's label accuracies when a label loss is
+    trained, augment_p when augmentation is on)."""
+    return ("step", *get_recipe(recipe).columns, *(LABEL_COLUMNS if label_scored else ()),
+            *(("augment_p",) if augmented else ()), "it_per_s")  # fmt: skip
 
 
 def resolve_device(setting: str) -> str:
@@ -204,7 +206,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     opt_d = torch.optim.Adam(critic.parameters(), lr=critic_lr, betas=betas)
     ema = GeneratorEMA(generator, cfg["ema_halflife"]) if cfg["ema_halflife"] > 0 else None
     augment = AugmentPipe(cfg["augment"], batch_size, local, device)
-    columns = loss_columns(cfg["recipe"], augment.enabled)
+    columns = loss_columns(cfg["recipe"], augment.enabled, label_scored=bool(job.labels) and cfg["label_loss"] > 0)
 
     if main:
         # Where the job ran and which GPUs the scheduler gave it: the first thing to check on a cluster.

@@ -17,7 +17,9 @@ per-label logits besides the adversarial one (Dual Projection GAN, Han et al. 20
 learns to name the label of real clips, the generator to make clips the critic names as asked.
 The projection critic's score is linear in the label weights y, so its gradient with respect to y
 *is* the logit vector; it is read off by a backward pass through the last layer, so every critic
-(waveform, spectrogram, multiband) has logits without a new head.
+(waveform, spectrogram, multiband) has logits without a new head. With it on, losses.csv also
+records how often those logits name the label: of real clips (`label_acc_real`) and of generated
+clips, as asked (`label_acc_fake`).
 """
 
 from __future__ import annotations
@@ -115,9 +117,13 @@ def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractCon
     return torch.autocast(device.type, dtype=dtype)
 
 
+# Appended to a recipe's columns when the label loss is on (see the module docstring).
+LABEL_COLUMNS = ("label_acc_real", "label_acc_fake")
+
+
 class Recipe:
     name: ClassVar[str]
-    columns: ClassVar[tuple[str, ...]]  # the loss values `step` returns, in order
+    columns: ClassVar[tuple[str, ...]]  # the loss values `step` returns, in order (then LABEL_COLUMNS if used)
 
     def __init__(self, settings: Mapping[str, Any], nets: Nets, augment: AugmentPipe, device: torch.device):
         self.settings, self.nets, self.augment, self.device = settings, nets, augment, device
@@ -141,22 +147,28 @@ class Recipe:
         so that `label_loss` can read the critic's logits off as d score / d y."""
         return y.detach().requires_grad_(True) if self._label_weight(y) else y
 
-    def _generator_step(self, draws: Draws, loss: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def _generator_step(
+        self, draws: Draws, loss: Callable[[torch.Tensor], torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The generator update: its loss, and with the label loss on, the share of its clips the
+        critic named as asked (else None)."""
         # Through the frozen critic itself (not its DDP wrapper): no gradient sync needed for it.
         nets = self.nets
         z, y = draws.latents()
         label_weight, y_critic = self._label_weight(y), self._critic_labels(y)  # the generator keeps y itself
+        accuracy = None
         nets.critic.requires_grad_(False)
         with autocast(self.device, self.dtype):
             scores = nets.critic(self.augment(nets.g_model(z, y)), y_critic)
             g_loss = loss(scores)
             if label_weight:
-                g_loss = g_loss + label_weight * label_loss(scores, y_critic)
+                named, accuracy = label_terms(scores, y_critic)
+                g_loss = g_loss + label_weight * named
         nets.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         nets.opt_g.step()
         nets.critic.requires_grad_(True)
-        return g_loss.detach()
+        return g_loss.detach(), accuracy
 
 
 RECIPES: dict[str, type[Recipe]] = {}
@@ -183,7 +195,7 @@ class WaveGANRecipe(Recipe):
 
     def step(self, draws: Draws, steps_done: int) -> torch.Tensor:
         nets, augment, n_critic = self.nets, self.augment, self.settings["n_critic"]
-        d_sum = torch.zeros(3, device=self.device)
+        d_sum = torch.zeros(4, device=self.device)  # d_loss, penalty, wasserstein, label accuracy on reals
         for _ in range(n_critic):
             real, y_real = draws.reals()
             z, y_fake = draws.latents()
@@ -201,22 +213,28 @@ class WaveGANRecipe(Recipe):
                                            self.settings["gp_weight"], alpha)  # fmt: skip
                 wasserstein = -critic_loss(real_scores, fake_scores)
                 d_loss = -wasserstein + penalty
+                accuracy = torch.zeros((), device=self.device)
                 if label_weight:
-                    d_loss = d_loss + label_weight * label_loss(real_scores, y_real)
+                    named, accuracy = label_terms(real_scores, y_real)
+                    d_loss = d_loss + label_weight * named
             nets.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             nets.opt_d.step()
-            d_sum += torch.stack([d_loss, penalty, wasserstein]).detach()
-        g_loss = self._generator_step(draws, generator_loss)
+            d_sum += torch.stack([d_loss, penalty, wasserstein, accuracy]).detach()
+        g_loss, fake_accuracy = self._generator_step(draws, generator_loss)
         d_mean = d_sum / n_critic
-        return torch.stack([d_mean[0], g_loss, d_mean[1], d_mean[2]])
+        labelled = [d_mean[3], fake_accuracy] if fake_accuracy is not None else []
+        return torch.stack([d_mean[0], g_loss, d_mean[1], d_mean[2], *labelled])
 
 
-def label_loss(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy between the label weights `y` the critic was given (a leaf that requires grad)
-    and the critic's per-label logits, d scores / d y (see the module docstring), keeping the graph."""
+def label_terms(scores: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The label loss: cross-entropy between the label weights `y` the critic was given (a leaf that
+    requires grad) and the critic's per-label logits, d scores / d y (see the module docstring),
+    keeping the graph; and the share of clips whose largest logit is their label (detached)."""
     (logits,) = torch.autograd.grad(scores.float().sum(), y, create_graph=True)
-    return -(y.detach() * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
+    loss = -(y.detach() * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
+    accuracy = (logits.detach().argmax(1) == y.detach().argmax(1)).float().mean()
+    return loss, accuracy
 
 
 def r1_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -254,7 +272,8 @@ class ModernRecipe(Recipe):
         augment.observe(real_scores)
         total = d_loss
         if label_weight:
-            total = total + label_weight * label_loss(real_scores, y_real)
+            named, real_accuracy = label_terms(real_scores, y_real)
+            total = total + label_weight * named
         if gamma > 0 and steps_done % every == 0:
             penalty = r1_penalty(nets.d_model, real, y_real)
             total = total + gamma * every * penalty
@@ -262,9 +281,10 @@ class ModernRecipe(Recipe):
         nets.opt_d.zero_grad(set_to_none=True)
         total.backward()
         nets.opt_d.step()
-        g_loss = self._generator_step(draws, lambda scores: F.softplus(-scores.float()).mean())
+        g_loss, fake_accuracy = self._generator_step(draws, lambda scores: F.softplus(-scores.float()).mean())
         real_sign = real_scores.detach().float().sign().mean()
-        return torch.stack([d_loss.detach(), g_loss, self.last_r1, real_sign])
+        labelled = [real_accuracy, fake_accuracy] if fake_accuracy is not None else []
+        return torch.stack([d_loss.detach(), g_loss, self.last_r1, real_sign, *labelled])
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_r1": float(self.last_r1.item())}
