@@ -6,14 +6,23 @@ import numpy as np
 import pytest
 import torch
 
-from audiogan.checkpoint import latest_checkpoint, load_generator
+from audiogan.checkpoint import load_generator
 from audiogan.families import FAMILIES
-from audiogan.training import launch_training, loss_columns, run_id
+from audiogan.training import launch_training, loss_columns
 from audiogan.training.augment import AugmentPipe
 from audiogan.config import ConfigError
 from audiogan.training.recipes import RECIPES, compute_dtype
 from audiogan.training.spectral import CriticEnsemble, SpectrogramCritic, with_spectral_critics
-from train_fixtures import CLIP_SECONDS, SAMPLE_RATE, make_clips, outputs_in, read_rows, summary_path, tiny_config
+from train_fixtures import (
+    CLIP_SECONDS,
+    SAMPLE_RATE,
+    latest_state,
+    make_clips,
+    outputs_in,
+    read_rows,
+    summary_path,
+    tiny_config,
+)
 
 AUGMENT = {"p": 0.5, "adaptive": True, "target": 0.6, "adjust_every": 2, "speed": 20, "max_p": 0.8,
            "shift": 0.125, "gain_min": 0.5, "polarity": True, "stretch": 0.0, "tilt_db": 0.0}  # fmt: skip
@@ -21,10 +30,6 @@ AUGMENT = {"p": 0.5, "adaptive": True, "target": 0.6, "adjust_every": 2, "speed"
 
 def modern_config(**overrides) -> dict:
     return tiny_config(recipe="modern", r1_every=2, ema_halflife=2, augment=AUGMENT, **overrides)
-
-
-def _state(tmp_path, config, clips, root="state"):
-    return latest_checkpoint(tmp_path / root / run_id(config, SAMPLE_RATE, CLIP_SECONDS, clips))[1]
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -42,7 +47,7 @@ def test_every_family_and_recipe_trains_checkpoints_and_loads(tmp_path, family, 
     outputs = outputs_in(tmp_path / "out")
     launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs)
 
-    state = _state(tmp_path, config, clips)
+    state = latest_state(tmp_path, config, clips)
     assert state["family"] == family and state["config"]["recipe"] == recipe
     assert {"generator", "critic", "opt_g", "opt_d", "augment", "recipe", "rng", "losses", "quality"} <= set(state)
     assert ("generator_ema" in state) == (recipe == "modern")  # the modern recipe's default EMA
@@ -74,7 +79,7 @@ def _straight_and_resumed(tmp_path, clips, config, steps: int) -> tuple[dict, di
     train(steps, "straight", "a")
     train(steps // 2, "split", "b")
     train(steps, "split", "b")
-    return _state(tmp_path, config, clips, "straight"), _state(tmp_path, config, clips, "split")
+    return latest_state(tmp_path, config, clips, "straight"), latest_state(tmp_path, config, clips, "split")
 
 
 def test_recipes_compute_different_things_from_the_same_start(tmp_path):
@@ -95,7 +100,7 @@ def test_the_generator_file_holds_the_ema_weights_that_render_uses(tmp_path):
     config = modern_config(steps=6, checkpoint_every=3)
     outputs = outputs_in(tmp_path / "out")
     launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs)
-    state = _state(tmp_path, config, clips)
+    state = latest_state(tmp_path, config, clips)
     generator, meta = load_generator(outputs.generator)
     for name, value in generator.state_dict().items():
         assert torch.equal(value, state["generator_ema"][name]), name
@@ -277,7 +282,7 @@ def test_decayed_learning_rates_reach_their_final_fraction_by_steps_and_by_the_t
     clips = make_clips(tmp_path / "clips.npy")
     by_steps = modern_config(steps=4, checkpoint_every=2, learning_rate=1e-4, critic_learning_rate=4e-4, lr_decay_to=0.1)
     launch_training(clips, summary_path(clips), by_steps, tmp_path / "steps", outputs_in(tmp_path / "a"))
-    state = _state(tmp_path, by_steps, clips, "steps")
+    state = latest_state(tmp_path, by_steps, clips, "steps")
     factor = decay_factor(3 / 4, 0.1)  # set before the last step (index 3 of 4)
     assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-4 * factor)
     assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(4e-4 * factor)
@@ -285,6 +290,6 @@ def test_decayed_learning_rates_reach_their_final_fraction_by_steps_and_by_the_t
     # A time budget ends this run long before its steps: the rates follow the clock to ~0.1 of the start.
     by_time = modern_config(steps=10**6, checkpoint_every=10**6, max_minutes=0.03, lr_decay_to=0.1)
     launch_training(clips, summary_path(clips), by_time, tmp_path / "time", outputs_in(tmp_path / "b"))
-    state = _state(tmp_path, by_time, clips, "time")
+    state = latest_state(tmp_path, by_time, clips, "time")
     assert state["step"] > 10
     assert 0.1 * 1e-4 <= state["opt_g"]["param_groups"][0]["lr"] < 0.2 * 1e-4  # (slack for a slow last step)

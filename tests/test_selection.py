@@ -10,6 +10,7 @@ import torch
 from train_fixtures import (
     CLIP_SECONDS,
     SAMPLE_RATE,
+    latest_state,
     make_clips,
     outputs_in,
     read_rows,
@@ -19,7 +20,6 @@ from train_fixtures import (
 
 from audiogan.checkpoint import (
     checkpoint_path,
-    latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
     load_generator,
@@ -148,10 +148,6 @@ def restoring_config(**overrides) -> dict:
     return tiny_config(**{**settings, **overrides})
 
 
-def _run_state(tmp_path, config, clips, root="state") -> dict:
-    return latest_checkpoint(tmp_path / root / run_id(config, SAMPLE_RATE, CLIP_SECONDS, clips))[1]
-
-
 def test_a_drifting_run_goes_back_to_its_best_checkpoint_at_lower_rates(tmp_path):
     clips = make_clips(tmp_path / "clips.npy")
     config = restoring_config(keep_checkpoints=1)
@@ -160,7 +156,7 @@ def test_a_drifting_run_goes_back_to_its_best_checkpoint_at_lower_rates(tmp_path
 
     quality = _quality(outputs.quality)
     assert [s for s, _ in quality] == list(range(1, 17))  # the step count goes on through each return
-    state = _run_state(tmp_path, config, clips)
+    state = latest_state(tmp_path, config, clips)
     restores = [tuple(row) for row in state["restores"].tolist()]
     assert len(restores) >= 2, "the seeded tiny run drifts more than once"
     last_at = None
@@ -183,7 +179,7 @@ def test_going_back_restores_the_best_checkpoints_networks_and_optimizers(tmp_pa
     config = restoring_config(restore_lr_factor=1e-9, keep_checkpoints=100)
     launch_training(clips, summary_path(clips), config, tmp_path / "state", outputs_in(tmp_path / "out"))
     state_dir = tmp_path / "state" / run_id(config, SAMPLE_RATE, CLIP_SECONDS, clips)
-    at, back = (int(v) for v in _run_state(tmp_path, config, clips)["restores"][0])
+    at, back = (int(v) for v in latest_state(tmp_path, config, clips)["restores"][0])
     returned, best, left = (load_checkpoint(checkpoint_path(state_dir, s)) for s in (at + 1, back, at))
     for part in ("generator", "critic"):
         for name, value in returned[part].items():
@@ -197,7 +193,7 @@ def test_a_run_stopped_where_it_goes_back_resumes_as_if_never_stopped(tmp_path):
     config = restoring_config()
     outputs = outputs_in(tmp_path / "whole")
     launch_training(clips, summary_path(clips), config, tmp_path / "whole", outputs)
-    at = int(_run_state(tmp_path, config, clips, "whole")["restores"][0][0])
+    at = int(latest_state(tmp_path, config, clips, "whole")["restores"][0][0])
     # Stopped at the checkpoint where it went back (scored, not yet returned), then resumed.
     for steps in (at, 16):
         launch_training(clips, summary_path(clips), {**config, "steps": steps}, tmp_path / "parts",
@@ -215,7 +211,7 @@ def test_two_gloo_processes_stop_early_and_go_back_together(tmp_path):
     for name, gpus in (("one", 1), ("two", 2)):
         launch_training(clips, summary_path(clips), {**config, "gpus": gpus}, tmp_path / name,
                         outputs_in(tmp_path / f"{name}_out"))  # fmt: skip
-    one, two = (_run_state(tmp_path, {**config, "gpus": g}, clips, name) for name, g in (("one", 1), ("two", 2)))
+    one, two = (latest_state(tmp_path, {**config, "gpus": g}, clips, name) for name, g in (("one", 1), ("two", 2)))
     assert one["restores"].tolist() == two["restores"].tolist() and one["restores"].numel() > 0
     assert one["step"] == two["step"] < 12  # patience ended both at the same step
     # (Not r1: on the steps between lazy R1 steps it repeats the last value, which after going back

@@ -115,6 +115,14 @@ class TrainingProcess:
         return code, self.log.read_text()
 
 
+def latest_state(tmp_path: Path, config: dict, clips: Path, root: str = "state") -> dict:
+    """The newest checkpoint's contents of the run `config` trains on `clips` under `tmp_path / root`."""
+    from audiogan.checkpoint import latest_checkpoint
+    from audiogan.training import run_id
+
+    return latest_checkpoint(tmp_path / root / run_id(config, SAMPLE_RATE, CLIP_SECONDS, clips))[1]
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))

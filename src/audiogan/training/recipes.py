@@ -144,7 +144,7 @@ class Recipe:
 
     def _critic_labels(self, y: torch.Tensor | None) -> torch.Tensor | None:
         """Label weights as the critic takes them: with the label loss on, a leaf that requires grad,
-        so that `label_loss` can read the critic's logits off as d score / d y."""
+        so that `label_terms` can read the critic's logits off as d score / d y."""
         return y.detach().requires_grad_(True) if self._label_weight(y) else y
 
     def _generator_step(

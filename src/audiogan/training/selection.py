@@ -21,12 +21,14 @@ def best_row(quality: Sequence[Sequence[float]]) -> tuple[int, float] | None:
     return step, fd
 
 
-def checkpoints_since_best(quality: Sequence[Sequence[float]]) -> int:
-    """Scored checkpoints after the best one (0 when the latest is the best)."""
+def checkpoints_since_best(quality: Sequence[Sequence[float]], since_step: int | None = None) -> int:
+    """Scored checkpoints after the best one, or after `since_step` when that is later (0 when the
+    latest is the best)."""
     best = best_row(quality)
     if best is None:
         return 0
-    return sum(1 for step, _ in quality if int(step) > best[0])
+    since = best[0] if since_step is None else max(best[0], since_step)
+    return sum(1 for step, _ in quality if int(step) > since)
 
 
 def should_stop_early(quality: Sequence[Sequence[float]], patience: int | None) -> bool:
@@ -36,11 +38,7 @@ def should_stop_early(quality: Sequence[Sequence[float]], patience: int | None) 
 def should_restore_best(quality: Sequence[Sequence[float]], after: int | None, last_restore_step: int | None) -> bool:
     """True when `after` scored checkpoints have passed without a better score, counted from the
     best one or from the last return to it, whichever is later (each return gets a fresh count)."""
-    best = best_row(quality)
-    if after is None or best is None:
-        return False
-    since = max(best[0], last_restore_step if last_restore_step is not None else best[0])
-    return sum(1 for step, _ in quality if int(step) > since) >= after
+    return after is not None and checkpoints_since_best(quality, last_restore_step) >= after
 
 
 def describe(kind: str, step: int, quality: Sequence[Sequence[float]]) -> dict[str, Any]:
