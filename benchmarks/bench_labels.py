@@ -2,7 +2,11 @@
 
 The same data as bench_quality.py (the demo synthesizer's one-shots: kick, snare, clap, closed and
 open hat, tom; 16384 samples at 16 kHz) and the same kind of judge: a log-mel CNN classifier
-trained on an independent set of real one-shots. Two variants train for the same wall-clock budget
+trained on an independent set of real one-shots. Two judges are trained: the main one hears white
+noise (-90 to -40 dBFS) on half of its training clips, so that a quiet noise floor under a
+generated hit does not decide its verdict; the "strict" one, trained on clean clips only as
+before, is reported beside it (it calls a real kick over -70 dBFS of hiss an open hat).
+Two variants train for the same wall-clock budget
 on the same set, one unconditional and one conditional (`train.conditional: true`, balanced
 labels); both are rendered from their best checkpoint, as the workflow does, and one table is
 printed:
@@ -45,7 +49,7 @@ import bench_quality  # noqa: E402  (its data, classifier set-up, train settings
 from bench_main_job import merged, parse_overrides  # noqa: E402  (KEY=VALUE settings)
 from audiogan.atomic import atomic_write_text  # noqa: E402
 from audiogan.checkpoint import load_generator  # noqa: E402
-from audiogan.classifier import inception_score, train_classifier  # noqa: E402
+from audiogan.classifier import NOISE_FLOOR_DBFS, inception_score, train_classifier  # noqa: E402
 from audiogan.config import section_settings  # noqa: E402
 from audiogan.frechet import fd_mel_progress  # noqa: E402
 from audiogan.metrics import evaluate  # noqa: E402
@@ -59,6 +63,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 BLEND_PAIRS = (("kick", "snare"), ("kick", "closed_hat"), ("snare", "tom"), ("clap", "open_hat"))
 BLEND_SEEDS = (11, 12, 13, 14, 15)
+MAIN_JUDGE, STRICT_JUDGE = "noise-robust", "strict"
+JUDGE_NOISE_FLOOR = {MAIN_JUDGE: NOISE_FLOOR_DBFS, STRICT_JUDGE: None}
 
 
 def train(clips_path: Path, config: Mapping[str, Any], folder: Path) -> dict[str, Any]:
@@ -82,30 +88,14 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def score(generator_path: Path, clips_path: Path, classifier, labels: list[str], args, folder: Path) -> dict[str, Any]:
-    """Render `args.samples` per label (conditional) or in all (unconditional) and score them."""
-    generator, meta = load_generator(generator_path)
-    conditional = bool(meta.get("labels"))
-    out = folder / "samples"
-    render_samples(generator_path, out / "sounds", out / "samples.tsv", out / "contact_sheet.png",
-                   args.samples if conditional else args.samples * len(labels), bench_quality.RENDER_SEED,
-                   bench_quality.SAMPLE_RATE, "FLOAT")  # fmt: skip
-    metrics = evaluate(out / "samples.tsv", generator_path, clips_path, clips_path.parent / "manifest.tsv",
-                       section_settings("evaluate", {}), folder / "metrics.json")  # fmt: skip
-    rows = read_tsv(out / "samples.tsv")
-    audio = np.stack([sf.read(out / row["file"], dtype="float32")[0] for row in rows])
+def judged(classifier, audio: np.ndarray, asked: list[str] | None, labels: list[str]) -> dict[str, Any]:
+    """One judge's verdict on rendered clips: Inception Score and, for a conditional model (`asked`
+    given), label accuracy overall and per label, and what it heard for each label asked for."""
     probabilities = classifier.probabilities(audio)
-    fd = metrics["fd_mel"]
-    result = {
-        "step": int(meta.get("step") or 0),
-        "is_generated": inception_score(probabilities),
-        "fd_progress": fd_mel_progress(fd["generated"], fd["real_floor"], fd["untrained_ceiling"]),
-        "samples": len(rows),
-    }
-    if not conditional:
+    result: dict[str, Any] = {"is_generated": inception_score(probabilities)}
+    if asked is None:
         return result
     predicted = [classifier.labels[i] for i in probabilities.argmax(1)]
-    asked = [row["label"] for row in rows]
     result["accuracy"] = float(np.mean([p == a for p, a in zip(predicted, asked)]))
     result["accuracy_per_label"] = {
         label: float(np.mean([p == a for p, a in zip(predicted, asked) if a == label])) for label in labels
@@ -115,7 +105,11 @@ def score(generator_path: Path, clips_path: Path, classifier, labels: list[str],
         label: dict(collections.Counter(p for p, a in zip(predicted, asked) if a == label).most_common())
         for label in labels
     }
-    # Blends, straight from the generator (the render stage's own inputs): p(first label) along each.
+    return result
+
+
+def blend_scores(generator, meta: Mapping[str, Any], classifier, args) -> dict[str, Any]:
+    """p(first label) along each blend, straight from the generator (the render stage's own inputs)."""
     clip_samples = round(float(meta["clip_seconds"]) * int(meta["sample_rate"]))
     correlations, monotone = [], []
     entries = [{"from": {"label": a, "seed": s}, "to": {"label": b, "seed": s}, "steps": args.blend_steps}
@@ -126,9 +120,39 @@ def score(generator_path: Path, clips_path: Path, classifier, labels: list[str],
         first = classifier.probabilities(clips)[:, classifier.labels.index(blend.start.label)]
         correlations.append(spearman(positions.numpy(), first))
         monotone.append(bool(np.all(np.diff(first) <= args.tolerance)))
-    result["blend_spearman"] = float(np.mean(correlations))
-    result["blend_monotone"] = float(np.mean(monotone))
-    result["blends"] = len(monotone)
+    return {"blend_spearman": float(np.mean(correlations)), "blend_monotone": float(np.mean(monotone)),
+            "blends": len(monotone)}
+
+
+def score(generator_path: Path, clips_path: Path, judges: Mapping[str, Any], labels: list[str], args,
+          folder: Path) -> dict[str, Any]:  # fmt: skip
+    """Render `args.samples` per label (conditional) or in all (unconditional) and score them: the
+    main judge's verdict at the top level, the strict judge's under "strict"."""
+    generator, meta = load_generator(generator_path)
+    conditional = bool(meta.get("labels"))
+    out = folder / "samples"
+    render_samples(generator_path, out / "sounds", out / "samples.tsv", out / "contact_sheet.png",
+                   args.samples if conditional else args.samples * len(labels), bench_quality.RENDER_SEED,
+                   bench_quality.SAMPLE_RATE, "FLOAT")  # fmt: skip
+    metrics = evaluate(out / "samples.tsv", generator_path, clips_path, clips_path.parent / "manifest.tsv",
+                       section_settings("evaluate", {}), folder / "metrics.json")  # fmt: skip
+    rows = read_tsv(out / "samples.tsv")
+    audio = np.stack([sf.read(out / row["file"], dtype="float32")[0] for row in rows])
+    asked = [row["label"] for row in rows] if conditional else None
+    fd = metrics["fd_mel"]
+    result: dict[str, Any] = {
+        "step": int(meta.get("step") or 0),
+        "fd_progress": fd_mel_progress(fd["generated"], fd["real_floor"], fd["untrained_ceiling"]),
+        "samples": len(rows),
+    }
+    for name, classifier in judges.items():
+        verdict = judged(classifier, audio, asked, labels)
+        if conditional:
+            verdict.update(blend_scores(generator, meta, classifier, args))
+        if name == MAIN_JUDGE:
+            result.update(verdict)
+        else:
+            result[name] = verdict
     return result
 
 
@@ -137,19 +161,24 @@ def _num(value: float | None, digits: int = 2) -> str:
 
 
 def format_table(rows: list[Mapping[str, Any]], labels: list[str]) -> str:
+    def monotone(verdict: Mapping[str, Any]) -> str:
+        return f"{verdict['blend_monotone'] * verdict['blends']:.0f}/{verdict['blends']}" if "blends" in verdict else "n/a"
+
     lines = [
         "| variant | steps (rendered) | it/s | IS gen (real) | FD progress | label accuracy | "
-        + " | ".join(labels) + " | blend Spearman | blends monotone |",
-        "|---|---|---|---|---|---|" + "---|" * len(labels) + "---|---|",
+        + " | ".join(labels) + " | blend Spearman | blends monotone | strict judge: IS, accuracy, monotone |",
+        "|---|---|---|---|---|---|" + "---|" * len(labels) + "---|---|---|",
     ]
     for row in rows:
         per_label = row.get("accuracy_per_label", {})
+        strict = row[STRICT_JUDGE]
         lines.append(
             f"| {row['variant']} | {row['steps']} ({row['step']}) | {_num(row['it_per_s'])} | "
             f"{_num(row['is_generated'])} ({_num(row['is_real'])}) | {_num(row['fd_progress'])} | "
             f"{_num(row.get('accuracy'))} | " + " | ".join(_num(per_label.get(label)) for label in labels)
-            + f" | {_num(row.get('blend_spearman'))} | "
-            + (f"{row['blend_monotone'] * row['blends']:.0f}/{row['blends']}" if "blends" in row else "n/a") + " |"
+            + f" | {_num(row.get('blend_spearman'))} | {monotone(row)} | "
+            f"{_num(strict['is_generated'])} ({_num(strict['is_real'])}), {_num(strict.get('accuracy'))}, "
+            f"{monotone(strict)} |"
         )
     return "\n".join(lines)
 
@@ -157,13 +186,17 @@ def format_table(rows: list[Mapping[str, Any]], labels: list[str]) -> str:
 def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     clips_path = bench_quality.make_dataset(work / "train", args.clips, bench_quality.DATA_SEEDS["small"])
     judge_path = bench_quality.make_dataset(work / "classifier", args.classifier_clips, bench_quality.DATA_SEEDS["classifier"])
-    classifier, report = train_classifier(np.load(judge_path), bench_quality.dataset_labels(judge_path),
-                                          bench_quality.SAMPLE_RATE, epochs=args.classifier_epochs, seed=0)  # fmt: skip
-    print(f"classifier: held-out accuracy {report.held_out_accuracy:.3f} on {report.held_out_clips} clips", flush=True)
+    judges = {}
+    for name, noise_floor in JUDGE_NOISE_FLOOR.items():
+        judges[name], report = train_classifier(
+            np.load(judge_path), bench_quality.dataset_labels(judge_path), bench_quality.SAMPLE_RATE,
+            epochs=args.classifier_epochs, seed=0, noise_floor_dbfs=noise_floor)  # fmt: skip
+        print(f"{name} judge: held-out accuracy {report.held_out_accuracy:.3f} on {report.held_out_clips} clips",
+              flush=True)  # fmt: skip
     labels = sorted(set(bench_quality.dataset_labels(clips_path)))
     real = np.load(clips_path)
     picked = np.random.default_rng(0).choice(len(real), min(len(real), args.samples * len(labels)), replace=False)
-    is_real = inception_score(classifier.probabilities(real[np.sort(picked)]))
+    is_real = {name: inception_score(judge.probabilities(real[np.sort(picked)])) for name, judge in judges.items()}
 
     overrides = {"model_size": args.model_size, **(bench_quality.QUICK_TRAIN if args.quick else {}),
                  "threads": args.threads}
@@ -179,18 +212,20 @@ def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         result = trained[name]
         rendered = result["best"] if result["best"].exists() else result["latest"]
         steps = int(load_generator(result["latest"])[1].get("step") or 0)
-        row = {"variant": name, "steps": steps, "it_per_s": steps / result["seconds"], "is_real": is_real,
-               **score(rendered, clips_path, classifier, labels, args, folders[name])}  # fmt: skip
+        row = {"variant": name, "steps": steps, "it_per_s": steps / result["seconds"], "is_real": is_real[MAIN_JUDGE],
+               **score(rendered, clips_path, judges, labels, args, folders[name])}  # fmt: skip
+        row[STRICT_JUDGE]["is_real"] = is_real[STRICT_JUDGE]
         rows.append(row)
-        print(f"  {name}: {json.dumps({k: v for k, v in row.items() if k not in ('accuracy_per_label', 'heard_as')}, default=str)}",
+        print(f"  {name}: {json.dumps({k: v for k, v in row.items() if k not in ('accuracy_per_label', 'heard_as', STRICT_JUDGE)}, default=str)}",
               flush=True)  # fmt: skip
     print()
     print(format_table(rows, labels))
     for row in rows:
-        if "heard_as" in row:
-            print(f"\n{row['variant']}, what the judge heard for each label asked for:")
-            for label, heard in row["heard_as"].items():
-                print(f"- {label}: " + ", ".join(f"{name} {count}" for name, count in heard.items()))
+        for judge, verdict in ((MAIN_JUDGE, row), (STRICT_JUDGE, row[STRICT_JUDGE])):
+            if "heard_as" in verdict:
+                print(f"\n{row['variant']}, what the {judge} judge heard for each label asked for:")
+                for label, heard in verdict["heard_as"].items():
+                    print(f"- {label}: " + ", ".join(f"{name} {count}" for name, count in heard.items()))
     return rows
 
 

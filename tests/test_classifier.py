@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from audiogan.classifier import inception_score, label_accuracy, split_by_label, train_classifier
+from audiogan.classifier import inception_score, label_accuracy, split_by_label, train_classifier, with_noise_floor
 
 RATE = 8000
 
@@ -97,3 +97,27 @@ def test_training_needs_two_labels_with_two_clips_each():
         train_classifier(clips, ["tone"] * 4, RATE)
     with pytest.raises(ValueError, match="two or more labels"):
         train_classifier(clips, ["tone", "tone", "tone", "noise"], RATE)
+
+
+def test_a_judge_trained_with_a_noise_floor_hears_the_sound_not_the_floor(trained):
+    strict, _ = trained
+    clips, labels = two_kinds(40, seed=0)
+    robust, report = train_classifier(clips, labels, RATE, epochs=6, batch_size=8, seed=3, noise_floor_dbfs=(-90, -40))
+    assert report.held_out_accuracy >= 0.85  # scored on clean clips
+    fresh, fresh_labels = two_kinds(20, seed=9)
+    hiss = np.random.default_rng(1).standard_normal(fresh.shape).astype(np.float32) * 10 ** (-60 / 20)
+    # Decaying tones over a -60 dBFS floor: the clean-trained judge calls many of them noise.
+    assert label_accuracy(strict, fresh + hiss, fresh_labels) <= 0.8
+    assert label_accuracy(robust, fresh + hiss, fresh_labels) >= 0.95
+    assert label_accuracy(robust, fresh, fresh_labels) >= 0.9
+
+
+def test_noise_floor_goes_on_about_half_the_clips_at_the_levels_asked():
+    clips = np.zeros((400, 2000), np.float32)
+    noisy = with_noise_floor(clips, (-60.0, -40.0), np.random.default_rng(0))
+    rms_db = 20 * np.log10(np.sqrt(np.mean(noisy.astype(np.float64) ** 2, axis=1)) + 1e-20)
+    touched = rms_db > -200
+    assert 0.4 < touched.mean() < 0.6
+    assert rms_db[touched].min() > -61 and rms_db[touched].max() < -39
+    with pytest.raises(ValueError, match="low, high"):
+        with_noise_floor(clips, (-40.0, -60.0), np.random.default_rng(0))
