@@ -49,7 +49,7 @@ import bench_quality  # noqa: E402  (its data, classifier set-up, train settings
 from bench_main_job import merged, parse_overrides  # noqa: E402  (KEY=VALUE settings)
 from audiogan.atomic import atomic_write_text  # noqa: E402
 from audiogan.checkpoint import load_generator  # noqa: E402
-from audiogan.classifier import NOISE_FLOOR_DBFS, inception_score, train_classifier  # noqa: E402
+from audiogan.classifier import NOISE_FLOOR_DBFS, inception_score, label_accuracy, split_by_label, train_classifier  # noqa: E402
 from audiogan.config import section_settings  # noqa: E402
 from audiogan.frechet import fd_mel_progress  # noqa: E402
 from audiogan.metrics import evaluate  # noqa: E402
@@ -65,6 +65,8 @@ BLEND_PAIRS = (("kick", "snare"), ("kick", "closed_hat"), ("snare", "tom"), ("cl
 BLEND_SEEDS = (11, 12, 13, 14, 15)
 MAIN_JUDGE, STRICT_JUDGE = "noise-robust", "strict"
 JUDGE_NOISE_FLOOR = {MAIN_JUDGE: NOISE_FLOOR_DBFS, STRICT_JUDGE: None}
+PROBE_NOISE_DBFS = (None, -70, -60, -50, -40)  # white noise added to the judges' held-out clips
+JUDGE_SEED = 0
 
 
 def train(clips_path: Path, config: Mapping[str, Any], folder: Path) -> dict[str, Any]:
@@ -156,6 +158,21 @@ def score(generator_path: Path, clips_path: Path, judges: Mapping[str, Any], lab
     return result
 
 
+def judge_noise_table(judges: Mapping[str, Any], clips: np.ndarray, labels: list[str]) -> str:
+    """Each judge's accuracy on its held-out real clips with white noise added at PROBE_NOISE_DBFS:
+    how much a quiet noise floor, not the sound, decides its verdict."""
+    _, held = split_by_label(labels, 0.2, JUDGE_SEED)  # train_classifier's own held-out split
+    real, asked = clips[held], [labels[i] for i in held]
+    noise = np.random.default_rng(1).standard_normal(real.shape).astype(np.float32)
+    header = ["none" if level is None else f"{level} dBFS" for level in PROBE_NOISE_DBFS]
+    lines = ["| judge | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
+    for name, judge in judges.items():
+        accuracies = [label_accuracy(judge, real if level is None else real + noise * 10 ** (level / 20), asked)
+                      for level in PROBE_NOISE_DBFS]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(f"{a:.2f}" for a in accuracies) + " |")
+    return "\n".join(lines)
+
+
 def _num(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -186,13 +203,15 @@ def format_table(rows: list[Mapping[str, Any]], labels: list[str]) -> str:
 def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     clips_path = bench_quality.make_dataset(work / "train", args.clips, bench_quality.DATA_SEEDS["small"])
     judge_path = bench_quality.make_dataset(work / "classifier", args.classifier_clips, bench_quality.DATA_SEEDS["classifier"])
+    judge_clips, judge_labels = np.load(judge_path), bench_quality.dataset_labels(judge_path)
     judges = {}
     for name, noise_floor in JUDGE_NOISE_FLOOR.items():
-        judges[name], report = train_classifier(
-            np.load(judge_path), bench_quality.dataset_labels(judge_path), bench_quality.SAMPLE_RATE,
-            epochs=args.classifier_epochs, seed=0, noise_floor_dbfs=noise_floor)  # fmt: skip
+        judges[name], report = train_classifier(judge_clips, judge_labels, bench_quality.SAMPLE_RATE,
+                                                epochs=args.classifier_epochs, seed=JUDGE_SEED, noise_floor_dbfs=noise_floor)  # fmt: skip
         print(f"{name} judge: held-out accuracy {report.held_out_accuracy:.3f} on {report.held_out_clips} clips",
               flush=True)  # fmt: skip
+    print("\nthe judges on their held-out real clips with white noise added (rms level):\n"
+          + judge_noise_table(judges, judge_clips, judge_labels) + "\n", flush=True)  # fmt: skip
     labels = sorted(set(bench_quality.dataset_labels(clips_path)))
     real = np.load(clips_path)
     picked = np.random.default_rng(0).choice(len(real), min(len(real), args.samples * len(labels)), replace=False)
