@@ -5,11 +5,11 @@ open hat, tom; 16384 samples at 16 kHz) and the same kind of judge: a log-mel CN
 trained on an independent set of real one-shots. Two judges are trained: the main one hears white
 noise (-90 to -40 dBFS) on half of its training clips, so that a quiet noise floor under a
 generated hit does not decide its verdict; the "strict" one, trained on clean clips only as
-before, is reported beside it (it calls a real kick over -70 dBFS of hiss an open hat).
-Two variants train for the same wall-clock budget
-on the same set, one unconditional and one conditional (`train.conditional: true`, balanced
-labels); both are rendered from their best checkpoint, as the workflow does, and one table is
-printed:
+before, is reported beside it (it calls a real kick over -70 dBFS of hiss an open hat); both
+are first scored on their held-out real clips with white noise added. Two variants train for the
+same wall-clock budget on the same set, one unconditional and one conditional
+(`train.conditional: true`, balanced labels); both are rendered from their best checkpoint, as the
+workflow does, and one table is printed:
 
 - label accuracy: the share of a conditional model's samples of label L that the classifier
   assigns to L (per label and overall; the issue's target is at least 0.8);
