@@ -49,7 +49,7 @@ import bench_quality  # noqa: E402  (its data, classifier set-up, train settings
 from bench_main_job import merged, parse_overrides  # noqa: E402  (KEY=VALUE settings)
 from audiogan.atomic import atomic_write_text  # noqa: E402
 from audiogan.checkpoint import load_generator  # noqa: E402
-from audiogan.classifier import NOISE_FLOOR_DBFS, inception_score, label_accuracy, split_by_label, train_classifier  # noqa: E402
+from audiogan.classifier import HELD_OUT_FRACTION, NOISE_FLOOR_DBFS, inception_score, label_accuracy, split_by_label, train_classifier  # noqa: E402
 from audiogan.config import section_settings  # noqa: E402
 from audiogan.frechet import fd_mel_progress  # noqa: E402
 from audiogan.metrics import evaluate  # noqa: E402
@@ -110,18 +110,28 @@ def judged(classifier, audio: np.ndarray, asked: list[str] | None, labels: list[
     return result
 
 
-def blend_scores(generator, meta: Mapping[str, Any], classifier, args) -> dict[str, Any]:
-    """p(first label) along each blend, straight from the generator (the render stage's own inputs)."""
+def blend_clips(generator, meta: Mapping[str, Any], args) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Every blend rendered straight from the generator (the render stage's own inputs): (first
+    label, positions, clips) per blend; rendered once, read by each judge."""
     clip_samples = round(float(meta["clip_seconds"]) * int(meta["sample_rate"]))
-    correlations, monotone = [], []
     entries = [{"from": {"label": a, "seed": s}, "to": {"label": b, "seed": s}, "steps": args.blend_steps}
                for (a, b), s in itertools.product(BLEND_PAIRS, BLEND_SEEDS)]  # fmt: skip
+    rendered = []
     for blend in parse_blends(entries, 0, list(meta["labels"])):
         z, y, positions = blend_inputs(blend, meta)
         clips = np.concatenate(list(generate_clips(generator, z, y, clip_samples)))
-        first = classifier.probabilities(clips)[:, classifier.labels.index(blend.start.label)]
-        correlations.append(spearman(positions.numpy(), first))
-        monotone.append(bool(np.all(np.diff(first) <= args.tolerance)))
+        rendered.append((blend.start.label, positions.numpy(), clips))
+    return rendered
+
+
+def blend_scores(blends: list[tuple[str, np.ndarray, np.ndarray]], classifier, tolerance: float) -> dict[str, Any]:
+    """One judge's p(first label) along each blend: mean Spearman correlation with the position and
+    the share of blends that never rise by more than `tolerance`."""
+    correlations, monotone = [], []
+    for first_label, positions, clips in blends:
+        first = classifier.probabilities(clips)[:, classifier.labels.index(first_label)]
+        correlations.append(spearman(positions, first))
+        monotone.append(bool(np.all(np.diff(first) <= tolerance)))
     return {"blend_spearman": float(np.mean(correlations)), "blend_monotone": float(np.mean(monotone)),
             "blends": len(monotone)}
 
@@ -147,10 +157,11 @@ def score(generator_path: Path, clips_path: Path, judges: Mapping[str, Any], lab
         "fd_progress": fd_mel_progress(fd["generated"], fd["real_floor"], fd["untrained_ceiling"]),
         "samples": len(rows),
     }
+    blends = blend_clips(generator, meta, args) if conditional else []
     for name, classifier in judges.items():
         verdict = judged(classifier, audio, asked, labels)
         if conditional:
-            verdict.update(blend_scores(generator, meta, classifier, args))
+            verdict.update(blend_scores(blends, classifier, args.tolerance))
         if name == MAIN_JUDGE:
             result.update(verdict)
         else:
@@ -161,7 +172,7 @@ def score(generator_path: Path, clips_path: Path, judges: Mapping[str, Any], lab
 def judge_noise_table(judges: Mapping[str, Any], clips: np.ndarray, labels: list[str]) -> str:
     """Each judge's accuracy on its held-out real clips with white noise added at PROBE_NOISE_DBFS:
     how much a quiet noise floor, not the sound, decides its verdict."""
-    _, held = split_by_label(labels, 0.2, JUDGE_SEED)  # train_classifier's own held-out split
+    _, held = split_by_label(labels, HELD_OUT_FRACTION, JUDGE_SEED)  # train_classifier's own held-out split
     real, asked = clips[held], [labels[i] for i in held]
     noise = np.random.default_rng(1).standard_normal(real.shape).astype(np.float32)
     header = ["none" if level is None else f"{level} dBFS" for level in PROBE_NOISE_DBFS]

@@ -33,6 +33,7 @@ from .features import log_mel_spectrogram
 
 CHANNELS = (16, 32, 64)
 GAIN_JITTER_DB = 6.0  # training clips are shifted by up to this much in level: generated levels vary
+HELD_OUT_FRACTION = 0.2  # share of each label that train_classifier scores it on
 NOISE_FLOOR_DBFS = (-90.0, -40.0)  # a robust judge's range of added noise (rms); -30 dBFS is audible on a hat
 _PREDICT_BATCH = 256
 
@@ -117,7 +118,7 @@ def train_classifier(
     labels: Sequence[str],
     sample_rate: int,
     *,
-    held_out_fraction: float = 0.2,
+    held_out_fraction: float = HELD_OUT_FRACTION,
     epochs: int = 12,
     batch_size: int = 32,
     learning_rate: float = 5e-3,
