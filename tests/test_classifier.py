@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from audiogan.classifier import inception_score, label_accuracy, split_by_label, train_classifier, with_noise_floor
+from audiogan.classifier import (
+    ClassifierEnsemble,
+    inception_score,
+    label_accuracy,
+    split_by_label,
+    train_classifier,
+    train_classifier_ensemble,
+    with_noise_floor,
+)
 
 RATE = 8000
 
@@ -121,3 +129,34 @@ def test_noise_floor_goes_on_about_half_the_clips_at_the_levels_asked():
     assert rms_db[touched].min() > -61 and rms_db[touched].max() < -39
     with pytest.raises(ValueError, match="low, high"):
         with_noise_floor(clips, (-40.0, -60.0), np.random.default_rng(0))
+
+
+def test_an_ensemble_averages_members_of_consecutive_seeds_that_share_one_split():
+    clips, labels = two_kinds(40, seed=0)
+    ensemble, reports = train_classifier_ensemble(clips, labels, RATE, members=3, seed=3, epochs=4, batch_size=8)
+    assert len(ensemble.members) == len(reports) == 3
+    assert all(report.held_out_accuracy >= 0.85 for report in reports)
+    # Feature scaling is fitted on the training share: equal for one split, different for another.
+    assert len({member.mean for member in ensemble.members}) == 1
+    other_split, _ = train_classifier(clips, labels, RATE, epochs=1, batch_size=8, seed=3, split_seed=4)
+    assert other_split.mean != ensemble.members[0].mean
+    second, _ = train_classifier(clips, labels, RATE, epochs=4, batch_size=8, seed=4, split_seed=3)
+    probe, probe_labels = two_kinds(8, seed=7)
+    np.testing.assert_array_equal(second.probabilities(probe), ensemble.members[1].probabilities(probe))
+    each = [member.probabilities(probe) for member in ensemble.members]
+    assert not np.allclose(each[0], each[1])  # other seeds, other networks
+    np.testing.assert_allclose(ensemble.probabilities(probe), np.mean(each, axis=0))
+    assert label_accuracy(ensemble, probe, probe_labels) >= 0.85
+
+
+def test_an_ensemble_refuses_no_members_and_mixed_labels(trained):
+    classifier, _ = trained
+    clips, labels = two_kinds(12, seed=0)
+    with pytest.raises(ValueError, match="at least one"):
+        train_classifier_ensemble(clips, labels, RATE, members=0)
+    with pytest.raises(ValueError, match="at least one"):
+        ClassifierEnsemble([])
+    renamed = ["low" if label == "tone" else "high" for label in labels]
+    other, _ = train_classifier(clips, renamed, RATE, epochs=1, batch_size=8)
+    with pytest.raises(ValueError, match="share their labels"):
+        ClassifierEnsemble([classifier, other])
