@@ -40,7 +40,7 @@ def test_presets_validate(preset):
     validate_config(config)
 
 
-def test_the_oneshots_preset_keeps_config_yaml_recipe_but_not_its_r1_and_shift():
+def test_the_oneshots_preset_keeps_config_yaml_recipe_but_not_its_r1_shift_and_envelope():
     from snakemake.utils import update_config
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -50,8 +50,9 @@ def test_the_oneshots_preset_keeps_config_yaml_recipe_but_not_its_r1_and_shift()
     assert [source["content"] for source in config["sources"]] == ["oneshots"]  # lists are replaced
     assert config["audio"]["segment"] == "onsets" and config["render"]["blends"]
     assert train["r1_gamma"] < loops["r1_gamma"] and train["augment"]["shift"] == 0
+    assert loops["envelope"] is True and train["envelope"] is False
     # Everything else of the default recipe stays (merged key by key).
-    assert train["augment"]["p"] == loops["augment"]["p"] and train["envelope"] is loops["envelope"]
+    assert train["augment"]["p"] == loops["augment"]["p"] and train["label_loss"] == loops["label_loss"]
     assert train["learning_rate"] == loops["learning_rate"]
 
 

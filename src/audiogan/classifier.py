@@ -18,8 +18,8 @@ generator's quiet noise floor decides its verdict more than the hit does (benchm
 that range, so that it judges the sound rather than the floor under it.
 
 Generated clips lie outside what a judge was trained on, and there one small CNN's verdict depends
-on its seed: judges that all score 1.00 on held-out real one-shots called the same generated snares
-snares (100%), closed hats or kicks, depending on the seed (benchmarks/RESULTS.md).
+on its seed: of judges that all score 1.00 on held-out real one-shots, one called 32 generated
+snares snares, another called all 32 kicks (benchmarks/RESULTS.md).
 `train_classifier_ensemble` trains several judges from consecutive seeds on one split and
 `ClassifierEnsemble` averages their probabilities, so that a verdict belongs to the clips rather
 than to one seed.
