@@ -58,6 +58,7 @@ from audiogan.atomic import atomic_write_text  # noqa: E402
 from audiogan.checkpoint import load_generator  # noqa: E402
 from audiogan.classifier import (  # noqa: E402
     HELD_OUT_FRACTION,
+    ClassifierEnsemble,
     NOISE_FLOOR_DBFS,
     inception_score,
     label_accuracy,
@@ -114,14 +115,20 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 def judged(classifier, audio: np.ndarray, asked: list[str] | None, labels: list[str]) -> dict[str, Any]:
     """One judge's verdict on rendered clips: Inception Score and, for a conditional model (`asked`
     given), label accuracy overall and per label, and what it heard for each label asked for."""
-    probabilities = classifier.probabilities(audio)
+    # An ensemble: its members' own verdicts too (how far they would disagree alone), from one pass.
+    members = classifier.member_probabilities(audio) if isinstance(classifier, ClassifierEnsemble) else []
+    probabilities = np.mean(members, axis=0) if members else classifier.probabilities(audio)
     result: dict[str, Any] = {"is_generated": inception_score(probabilities)}
     if asked is None:
         return result
+
+    def share_as_asked(p: np.ndarray) -> float:
+        return float(np.mean(np.asarray(classifier.labels)[p.argmax(1)] == np.asarray(asked)))
+
     predicted = [classifier.labels[i] for i in probabilities.argmax(1)]
-    result["accuracy"] = float(np.mean([p == a for p, a in zip(predicted, asked)]))
-    if hasattr(classifier, "members"):  # an ensemble: how far its members alone would disagree
-        result["member_accuracy"] = [label_accuracy(member, audio, asked) for member in classifier.members]
+    result["accuracy"] = share_as_asked(probabilities)
+    if members:
+        result["member_accuracy"] = [share_as_asked(p) for p in members]
     result["accuracy_per_label"] = {
         label: float(np.mean([p == a for p, a in zip(predicted, asked) if a == label])) for label in labels
     }

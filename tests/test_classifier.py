@@ -146,6 +146,8 @@ def test_an_ensemble_averages_members_of_consecutive_seeds_that_share_one_split(
     each = [member.probabilities(probe) for member in ensemble.members]
     assert not np.allclose(each[0], each[1])  # other seeds, other networks
     np.testing.assert_allclose(ensemble.probabilities(probe), np.mean(each, axis=0))
+    for shared, alone in zip(ensemble.member_probabilities(probe), each):  # features computed once
+        np.testing.assert_array_equal(shared, alone)
     assert label_accuracy(ensemble, probe, probe_labels) >= 0.85
 
 

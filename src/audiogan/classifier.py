@@ -78,7 +78,10 @@ class ClipClassifier:
 
     def probabilities(self, clips: np.ndarray) -> np.ndarray:
         """p(label | clip): float64 `[n, len(labels)]`, rows summing to 1, for clips `[n, samples]`."""
-        features = log_mel_spectrogram(np.asarray(clips, dtype=np.float32), self.sample_rate)
+        return self.probabilities_of_features(log_mel_spectrogram(np.asarray(clips, dtype=np.float32), self.sample_rate))
+
+    def probabilities_of_features(self, features: np.ndarray) -> np.ndarray:
+        """`probabilities` from the clips' unscaled log-mel spectrograms (`log_mel_spectrogram`)."""
         out = []
         with torch.inference_mode():
             for start in range(0, len(features), _PREDICT_BATCH):
@@ -198,9 +201,14 @@ class ClassifierEnsemble:
         self.members = tuple(members)
         self.labels, self.sample_rate = members[0].labels, members[0].sample_rate
 
+    def member_probabilities(self, clips: np.ndarray) -> list[np.ndarray]:
+        """Each member's p(label | clip), in order; the clips' features are computed once for all."""
+        features = log_mel_spectrogram(np.asarray(clips, dtype=np.float32), self.sample_rate)
+        return [member.probabilities_of_features(features) for member in self.members]
+
     def probabilities(self, clips: np.ndarray) -> np.ndarray:
         """The members' mean p(label | clip): float64 `[n, len(labels)]`."""
-        return np.mean([member.probabilities(clips) for member in self.members], axis=0)
+        return np.mean(self.member_probabilities(clips), axis=0)
 
     def predict(self, clips: np.ndarray) -> list[str]:
         """The most probable label of each clip, by the mean of the members."""
