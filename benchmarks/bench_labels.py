@@ -20,6 +20,9 @@ printed:
   highest overall accuracy of the main judge's members alone;
 - quality beside it, so a conditional model does not buy its accuracy with worse sounds:
   Inception Score through the classifier and FD-mel progress (0 = untrained, 1 = real clips);
+- diversity within labels: the median distance from a sample to its nearest other sample of its
+  label (metrics.json's `diversity.per_label`), averaged over labels, beside the same for as many
+  real clips of each label; much lower means a label's samples repeat each other;
 - blends: for pairs of labels and several seeds, `--blend-steps` renders from label A to label B;
   the classifier's probability of A along each blend should fall monotonically. Reported: the
   mean Spearman rank correlation of p(A) with the position (-1 = perfectly monotone falling), and
@@ -187,6 +190,11 @@ def score(generator_path: Path, clips_path: Path, judges: Mapping[str, Any], lab
         "fd_progress": fd_mel_progress(fd["generated"], fd["real_floor"], fd["untrained_ceiling"]),
         "samples": len(rows),
     }
+    per_label = metrics["diversity"]["per_label"]
+    if per_label:  # mean over labels of the median distance to the nearest other sample of the label
+        for key, name in (("generated", "diversity"), ("held_out", "diversity_real")):
+            values = [scores[key] for scores in per_label.values() if scores[key] is not None]
+            result[name] = float(np.mean(values)) if values else None
     blends = blend_clips(generator, meta, args) if conditional else []
     for name, classifier in judges.items():
         verdict = judged(classifier, audio, asked, labels)
@@ -243,8 +251,9 @@ def format_table(rows: list[Mapping[str, Any]], labels: list[str]) -> str:
 
     lines = [
         "| variant | steps (rendered) | it/s | IS gen (real) | FD progress | label accuracy (members) | "
-        + " | ".join(labels) + " | blend Spearman | blends monotone | strict judge: IS, accuracy, monotone |",
-        "|---|---|---|---|---|---|" + "---|" * len(labels) + "---|---|---|",
+        + " | ".join(labels) + " | blend Spearman | blends monotone | diversity within labels (real) | "
+        "strict judge: IS, accuracy, monotone |",
+        "|---|---|---|---|---|---|" + "---|" * len(labels) + "---|---|---|---|",
     ]
     for row in rows:
         per_label = row.get("accuracy_per_label", {})
@@ -254,6 +263,7 @@ def format_table(rows: list[Mapping[str, Any]], labels: list[str]) -> str:
             f"{_num(row['is_generated'])} ({_num(row['is_real'])}) | {_num(row['fd_progress'])} | "
             f"{accuracy(row)} | " + " | ".join(_num(per_label.get(label)) for label in labels)
             + f" | {_num(row.get('blend_spearman'))} | {monotone(row)} | "
+            f"{_num(row.get('diversity'), 3)} ({_num(row.get('diversity_real'), 3)}) | "
             f"{_num(strict['is_generated'])} ({_num(strict['is_real'])}), {_num(strict.get('accuracy'))}, "
             f"{monotone(strict)} |"
         )

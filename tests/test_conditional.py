@@ -3,6 +3,7 @@ blends, and the pack and gallery that show them."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import numpy as np
@@ -26,7 +27,7 @@ from audiogan.render import (
     slerp,
 )
 from audiogan.training import launch_training
-from audiogan.training.recipes import LABEL_COLUMNS, Draws, label_terms
+from audiogan.training.recipes import LABEL_COLUMNS, Draws, generated_terms, label_logits, label_terms
 from audiogan.trim import trim_tail
 from audiogan.tsv import read_tsv, write_tsv
 
@@ -162,6 +163,88 @@ def test_a_few_steps_of_label_loss_teach_the_critic_to_name_labels():
         loss.backward()
         optimizer.step()
     assert accuracy_and_loss()[0] == 1.0 and start < 1.0
+
+
+def test_the_generated_class_is_one_more_class_with_logit_zero():
+    torch.manual_seed(0)
+    critic = WaveGANCritic(ModelConfig(model_size=2, slice_length=16384, n_labels=3, phase_shuffle=0))
+    torch.nn.init.normal_(critic.label_projection.weight)
+    audio = torch.randn(4, 1, 16384) * 0.1
+    y = torch.eye(3)[[0, 1, 2, 0]].requires_grad_(True)
+    scores = critic(audio, y)
+    logits = label_logits(scores, y).detach()
+    with_generated = torch.cat([logits, torch.zeros(4, 1)], dim=1)
+    loss, accuracy = label_terms(scores, y, generated_class=True)
+    expected = torch.nn.functional.cross_entropy(with_generated, torch.tensor([0, 1, 2, 0]))
+    assert torch.allclose(loss, expected, rtol=1e-4, atol=1e-5)
+    # Accuracy still asks only which label is named: the same as without the extra class.
+    assert float(accuracy) == float(label_terms(scores, y)[1])
+    generated = generated_terms(scores, y)
+    assert torch.allclose(generated, torch.nn.functional.cross_entropy(with_generated, torch.full((4,), 3)),
+                          rtol=1e-4, atol=1e-5)  # fmt: skip
+
+
+def test_a_generated_class_keeps_the_critic_from_being_fooled_by_what_it_has_seen_generated():
+    """Real steady tones (label 0) and decaying noise bursts (label 1); the "generator" answers every
+    request for a tone with steady noise. A critic that learns labels from real clips alone names
+    that noise a tone (it hears the sustain; the generator's label loss is satisfied); one that also
+    learns the generated class on it puts it there, and still names every real clip."""
+    t = torch.arange(16384) / SAMPLE_RATE
+    generator = torch.Generator().manual_seed(0)
+    tones = 0.5 * torch.sin(2 * torch.pi * (60 + 200 * torch.rand(8, 1, generator=generator)) * t)
+    bursts = 0.5 * torch.randn(8, 16384, generator=generator) * torch.exp(-20 * t)
+    real = torch.cat([tones, bursts]).unsqueeze(1)
+    y_real = torch.eye(2)[[0] * 8 + [1] * 8]
+    fake = (0.2 * torch.randn(16, 16384, generator=generator)).unsqueeze(1)
+    y_fake = torch.eye(2)[[0] * 16]
+
+    def trained(generated_class: bool) -> WaveGANCritic:
+        torch.manual_seed(0)
+        critic = WaveGANCritic(ModelConfig(model_size=4, slice_length=16384, n_labels=2, phase_shuffle=0))
+        optimizer = torch.optim.Adam(critic.parameters(), lr=1e-3)
+        for _ in range(40):
+            y_in = y_real.clone().requires_grad_(True)
+            loss, _ = label_terms(critic(real, y_in), y_in, generated_class=generated_class)
+            if generated_class:
+                y_gen = y_fake.clone().requires_grad_(True)
+                loss = loss + generated_terms(critic(fake, y_gen), y_gen)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return critic
+
+    def classes(critic: WaveGANCritic, audio: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The largest of [label logits..., 0 (generated)] for each clip."""
+        y = y.clone().requires_grad_(True)
+        logits = label_logits(critic(audio, y), y).detach()
+        return torch.cat([logits, torch.zeros(len(logits), 1)], dim=1).argmax(1)
+
+    real_only, with_generated = trained(False), trained(True)
+    y_in = y_fake.clone().requires_grad_(True)
+    assert float(label_terms(real_only(fake, y_in), y_in)[1]) == 1.0  # fooled: every fake named a tone
+    assert torch.equal(classes(with_generated, fake, y_fake), torch.full((16,), 2))  # all "generated"
+    assert torch.equal(classes(with_generated, real, y_real), y_real.argmax(1))  # reals: their labels
+
+
+@pytest.mark.parametrize("recipe", ["wavegan", "modern"])
+def test_the_generated_class_changes_a_labelled_run_and_nothing_else(tmp_path, recipe):
+    clips, manifest = labelled_dataset(tmp_path / "data")
+    config = tiny_config(recipe=recipe, latent_dim=8)
+
+    def critic_losses(settings: dict, name: str, data=(clips, manifest)) -> np.ndarray:
+        outputs = outputs_in(tmp_path / name)
+        launch_training(data[0], summary_path(data[0]), {**config, **settings}, tmp_path / f"{name}_state", outputs,
+                        manifest_path=data[1])  # fmt: skip
+        assert load_generator(outputs.generator)[1]["labels"] == (["kick", "snare"] if data[1] else [])
+        return np.array([float(row["d_loss"]) for row in read_rows(outputs.losses)])
+
+    labelled = critic_losses({"label_loss": 1.0}, "labelled")
+    generated = critic_losses({"label_loss": 1.0, "label_generated_class": True}, "generated")
+    assert np.isfinite(generated).all()
+    assert not np.array_equal(labelled, generated)  # the critic learns from its generated class's term
+    # Without the label loss there is no classification to extend: the same run.
+    np.testing.assert_array_equal(critic_losses({"label_loss": 0}, "plain"),
+                                  critic_losses({"label_loss": 0, "label_generated_class": True}, "plain_generated"))
 
 
 @pytest.mark.parametrize("recipe", ["wavegan", "modern"])
@@ -308,7 +391,12 @@ def test_pack_and_gallery_show_labels_and_blends(conditional_generator, tmp_path
     write_gallery(out / "index.html", out / "samples.tsv", None, None, None, tmp_path / "metrics.json", config,
                   blends_table=out / "blends.tsv")  # fmt: skip
     page = (out / "index.html").read_text()
-    assert "<h3>kick \u00b7 2 samples</h3>" in page and "<h3>snare \u00b7 2 samples</h3>" in page
+    # Each label's heading with its diversity within the label, from metrics.json.
+    per_label = json.loads((tmp_path / "metrics.json").read_text())["diversity"]["per_label"]
+    assert [(label, scores["samples"]) for label, scores in per_label.items()] == [("kick", 2), ("snare", 2)]
+    for label in LABELS:
+        assert f"<h3>{label} \u00b7 2 samples \u00b7 " in page
+        assert f"diversity {per_label[label]['generated']:.2f} (real clips {per_label[label]['held_out']:.2f})" in page
     assert page.index("<h3>kick") < page.index("sounds/kick/sample_0001.wav") < page.index("<h3>snare")
     assert "<h2>Blends</h2>" in page and 'src="sounds/blends/kick-50_to_snare-50.wav"' in page
     assert page.count('src="sounds/blends/kick-50_to_snare-50/step_0') == 3

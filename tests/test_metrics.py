@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from audiogan.features import clip_features
-from audiogan.metrics import frechet_distance, kmeans, ndb, nearest, two_proportion_differs
+from audiogan.metrics import diversity_per_label, frechet_distance, kmeans, ndb, nearest, two_proportion_differs
 from evaluation_fixtures import tone_hits
 
 RATE = 8000
@@ -88,6 +88,24 @@ def test_nearest_leave_one_out():
     index, distance = nearest(pool, pool, leave_one_out=True)
     assert index.tolist() == [1, 2, 1]
     assert distance[1] == pytest.approx(0.5 / np.sqrt(2))  # RMS over the 2 dimensions
+
+
+def test_diversity_within_each_label_compares_alike_counts():
+    rng = np.random.default_rng(0)
+    spread = rng.standard_normal((10, 4))
+    # "kick": eight copies of one sound; "snare": eight different ones; "tom": one sample; "clap": no real clips.
+    gen = np.concatenate([np.repeat(spread[:1], 8, axis=0), spread[:8], spread[8:9], spread[:3]])
+    labels = ["kick"] * 8 + ["snare"] * 8 + ["tom"] + ["clap"] * 3
+    held = rng.standard_normal((30, 4))
+    held_labels = ["kick"] * 12 + ["snare"] * 5 + ["tom"] * 13
+    result = diversity_per_label(gen, labels, held, held_labels, np.random.default_rng(1))
+    assert list(result) == ["kick", "snare", "tom", "clap"]  # in the samples' order
+    assert result["kick"]["generated"] == 0.0 and result["snare"]["generated"] > 0.5
+    assert result["kick"]["held_out_clips"] == 8 and result["snare"]["held_out_clips"] == 5  # at most all there are
+    assert result["kick"]["held_out"] > 0.5
+    assert result["tom"] == {"samples": 1, "generated": None, "held_out_clips": 1, "held_out": None}
+    assert result["clap"]["held_out_clips"] == 0 and result["clap"]["held_out"] is None
+    assert diversity_per_label(gen, [""] * len(gen), held, held_labels, np.random.default_rng(1)) == {}
 
 
 # -- the evaluate stage, end to end -----------------------------------------------------------------

@@ -155,6 +155,15 @@ def _metric_cards(metrics: Mapping[str, Any]) -> str:
     return f'{_verdict(fd)}<div class="metrics">{"".join(parts)}</div>{note}'
 
 
+def _label_diversity(scores: Mapping[str, Any] | None) -> str:
+    """A label's diversity beside its heading, where metrics.json has it."""
+    if not scores or scores.get("generated") is None:
+        return ""
+    real = f" (real clips {_num(scores['held_out'])})" if scores.get("held_out") is not None else ""
+    return (f' \u00b7 <span class="muted" title="median distance from a sample of this label to its most similar '
+            f'other one">diversity {_num(scores["generated"])}{real}</span>')
+
+
 def _verdict(fd: Mapping[str, Any]) -> str:
     """In words, when the samples are no closer to the data than an untrained generator's noise."""
     generated, ceiling = fd.get("generated"), fd.get("untrained_ceiling")
@@ -299,8 +308,10 @@ def write_gallery(
     by_label: dict[str, list[str]] = {}
     for row in rows:
         by_label.setdefault(row.get("label", ""), []).append(_sample_card(row, scores.get(str(row["index"]), {}), table.parent))
+    per_label = metrics.get("diversity", {}).get("per_label", {})
     samples = "".join(
-        (f"<h3>{_esc(label)} \u00b7 {len(cards)} samples</h3>" if label else "") + f'<div class="samples">{"".join(cards)}</div>'
+        (f"<h3>{_esc(label)} \u00b7 {len(cards)} samples{_label_diversity(per_label.get(label))}</h3>" if label else "")
+        + f'<div class="samples">{"".join(cards)}</div>'
         for label, cards in by_label.items()
     )
     blend_rows = read_tsv(blends_table) if blends_table and Path(blends_table).is_file() else []

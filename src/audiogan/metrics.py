@@ -13,7 +13,9 @@ way in the same run, so a number can be read without knowing the metric:
 - Nearest neighbours on standardized features: each sample's distance to its nearest training
   clip (small = close to something in the data; below `copy_threshold` x the median of the same
   distance for held-out real clips it is flagged as a near-copy) and to its nearest other sample
-  (small = the samples repeat each other), each with the held-out real clips as reference.
+  (small = the samples repeat each other), each with the held-out real clips as reference. With
+  labels, the last also within each label: samples of one label against held-out real clips of it
+  (across labels, different labels alone would make the samples look varied).
 
 Two more for full-band models (null where the model's rate cannot carry them):
 - FD-mel up to 20 kHz (`fd_mel_20k`): the same FD-mel on 40 mel bands spanning 0-20 kHz, where
@@ -36,7 +38,8 @@ subtype, resampled back), so that processing never counts as a difference.
     ndb {bins, alpha, generated, held_out_real, reference_shares, generated_shares},
     memorization {copy_threshold, held_out_median_nn_train, threshold_distance,
                   generated_median_nn_train, near_copies},
-    diversity {generated_median_nn_generated, held_out_median_nn_held_out},
+    diversity {generated_median_nn_generated, held_out_median_nn_held_out,
+               per_label {label: {samples, generated, held_out_clips, held_out}} (labelled samples)},
     samples [{index, file, seed, nn_train_distance, nn_generated_distance, near_copy,
               nearest_clip {index, source, file, offset_s, license}}],
     seconds (time the evaluation took).
@@ -145,6 +148,31 @@ def nearest(queries: np.ndarray, pool: np.ndarray, leave_one_out: bool = False) 
 def _median(values: np.ndarray) -> float | None:
     values = values[np.isfinite(values)]
     return float(np.median(values)) if len(values) else None
+
+
+def _median_nn_within(points: np.ndarray) -> float | None:
+    """The median distance from each point to its nearest other point (None for fewer than two)."""
+    return _median(nearest(points, points, leave_one_out=True)[1]) if len(points) >= 2 else None
+
+
+def diversity_per_label(gen_z: np.ndarray, labels: list[str], held_z: np.ndarray, held_labels: list[str],
+                        rng: np.random.Generator) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """For each label of the samples: the median distance from a sample to its nearest other sample
+    of the label, and the same for as many held-out real clips of the label as there are samples
+    (a nearest neighbour is nearer among more points, so the counts are kept alike)."""
+    labels_array, held_array = np.asarray(labels), np.asarray(held_labels)
+    result = {}
+    for label in dict.fromkeys(label for label in labels if label):
+        mine = np.flatnonzero(labels_array == label)
+        pool = np.flatnonzero(held_array == label)
+        picked = np.sort(rng.choice(pool, min(len(mine), len(pool)), replace=False))
+        result[label] = {
+            "samples": int(len(mine)),
+            "generated": _median_nn_within(gen_z[mine]),
+            "held_out_clips": int(len(picked)),
+            "held_out": _median_nn_within(held_z[picked]),
+        }
+    return result
 
 
 # -- the evaluate stage ----------------------------------------------------------------------------
@@ -292,6 +320,8 @@ def evaluate(
         nn_gen, held_nn_held = np.full(len(gen_z), np.nan), np.full(0, np.nan)
 
     manifest = _manifest_rows(manifest_path)
+    held_labels = [manifest.get(int(used[i]), {}).get("label", "") for i in held_pos]
+    per_label = diversity_per_label(gen_z, labels, real_z[held_pos], held_labels, rng)
     samples = []
     for i, row in enumerate(rows):
         clip_index = int(used[nn_index[i]])
@@ -348,6 +378,7 @@ def evaluate(
         "diversity": {
             "generated_median_nn_generated": _median(nn_gen),
             "held_out_median_nn_held_out": _median(held_nn_held),
+            "per_label": per_label,
         },
         "samples": samples,
         "seconds": round(time.perf_counter() - started, 3),

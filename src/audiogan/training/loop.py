@@ -316,7 +316,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     elif cfg["compile"] and main:
         log.info("compile is only used on CUDA; training eagerly on the CPU")
     nets = Nets(generator, critic, g_model, d_model, opt_g, opt_d)
-    recipe = get_recipe(cfg["recipe"])(cfg, nets, augment, device)
+    recipe = get_recipe(cfg["recipe"])(cfg, nets, augment, device, job.sample_rate)
     if main:
         log.info("forward passes in %s (train.precision: %s)", str(recipe.dtype).removeprefix("torch."),
                  cfg["precision"])  # fmt: skip

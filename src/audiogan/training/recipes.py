@@ -20,6 +20,13 @@ The projection critic's score is linear in the label weights y, so its gradient 
 (waveform, spectrogram, multiband) has logits without a new head. With it on, losses.csv also
 records how often those logits name the label: of real clips (`label_acc_real`) and of generated
 clips, as asked (`label_acc_fake`).
+
+Trained on real clips alone, those logits are a classifier the generator can fool: clips the critic
+names "snare" that five independent judges hear as closed hats (benchmarks/RESULTS.md). With
+`label_generated_class` the classification gets one more class, "generated", whose logit is fixed
+at 0 (the K+1 classifier of Salimans et al., 2016): the critic learns to put generated clips there
+and real ones under their label, so the generator is asked for clips the critic names as a real
+clip of the label, and a clip it has learned to recognise as generated no longer counts.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import torch.nn.functional as F
 
 from ..model import critic_loss, generator_loss, gradient_penalty
 from .augment import AugmentPipe
+from .diversity import ModeSeeking, paired
 
 
 @dataclass
@@ -125,9 +133,11 @@ class Recipe:
     name: ClassVar[str]
     columns: ClassVar[tuple[str, ...]]  # the loss values `step` returns, in order (then LABEL_COLUMNS if used)
 
-    def __init__(self, settings: Mapping[str, Any], nets: Nets, augment: AugmentPipe, device: torch.device):
+    def __init__(self, settings: Mapping[str, Any], nets: Nets, augment: AugmentPipe, device: torch.device,
+                 sample_rate: int):  # fmt: skip
         self.settings, self.nets, self.augment, self.device = settings, nets, augment, device
         self.dtype = compute_dtype(settings["precision"], device)
+        self.mode_seeking = ModeSeeking(sample_rate).to(device) if settings["mode_seeking"] > 0 else None
 
     def step(self, draws: Draws, steps_done: int) -> torch.Tensor:
         """One generator step (with its critic steps); the loss values on the device, no host sync."""
@@ -142,6 +152,9 @@ class Recipe:
     def _label_weight(self, y: torch.Tensor | None) -> float:
         return float(self.settings["label_loss"]) if y is not None else 0.0
 
+    def _generated_class(self) -> bool:
+        return bool(self.settings["label_generated_class"])
+
     def _critic_labels(self, y: torch.Tensor | None) -> torch.Tensor | None:
         """Label weights as the critic takes them: with the label loss on, a leaf that requires grad,
         so that `label_terms` can read the critic's logits off as d score / d y."""
@@ -155,15 +168,20 @@ class Recipe:
         # Through the frozen critic itself (not its DDP wrapper): no gradient sync needed for it.
         nets = self.nets
         z, y = draws.latents()
+        if self.mode_seeking is not None:
+            z, y = paired(z, y)
         label_weight, y_critic = self._label_weight(y), self._critic_labels(y)  # the generator keeps y itself
         accuracy = None
         nets.critic.requires_grad_(False)
         with autocast(self.device, self.dtype):
-            scores = nets.critic(self.augment(nets.g_model(z, y)), y_critic)
+            fake = nets.g_model(z, y)
+            scores = nets.critic(self.augment(fake), y_critic)
             g_loss = loss(scores)
             if label_weight:
-                named, accuracy = label_terms(scores, y_critic)
+                named, accuracy = label_terms(scores, y_critic, generated_class=self._generated_class())
                 g_loss = g_loss + label_weight * named
+        if self.mode_seeking is not None:
+            g_loss = g_loss + float(self.settings["mode_seeking"]) * self.mode_seeking(fake, z)
         nets.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         nets.opt_g.step()
@@ -201,9 +219,12 @@ class WaveGANRecipe(Recipe):
             z, y_fake = draws.latents()
             alpha = draws.uniform()
             label_weight, y_real = self._label_weight(y_real), self._critic_labels(y_real)
+            fakes_classified = label_weight and self._generated_class()
+            if fakes_classified:
+                y_fake = self._critic_labels(y_fake)
             with autocast(self.device, self.dtype):
                 with torch.no_grad():
-                    fake = nets.g_model(z, y_fake)
+                    fake = nets.g_model(z, y_fake.detach() if fakes_classified else y_fake)
                 real, fake = augment(real), augment(fake)
                 real_scores, fake_scores = nets.d_model(real, y_real), nets.d_model(fake, y_fake)
                 augment.observe(real_scores)
@@ -215,8 +236,10 @@ class WaveGANRecipe(Recipe):
                 d_loss = -wasserstein + penalty
                 accuracy = torch.zeros((), device=self.device)
                 if label_weight:
-                    named, accuracy = label_terms(real_scores, y_real)
+                    named, accuracy = label_terms(real_scores, y_real, generated_class=self._generated_class())
                     d_loss = d_loss + label_weight * named
+                if fakes_classified:
+                    d_loss = d_loss + label_weight * generated_terms(fake_scores, y_fake)
             nets.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             nets.opt_d.step()
@@ -227,14 +250,37 @@ class WaveGANRecipe(Recipe):
         return torch.stack([d_mean[0], g_loss, d_mean[1], d_mean[2], *labelled])
 
 
-def label_terms(scores: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The label loss: cross-entropy between the label weights `y` the critic was given (a leaf that
-    requires grad) and the critic's per-label logits, d scores / d y (see the module docstring),
-    keeping the graph; and the share of clips whose largest logit is their label (detached)."""
+def label_logits(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The critic's per-label logits, d scores / d y (see the module docstring), keeping the graph;
+    `y` is the leaf, requiring grad, the critic was given."""
     (logits,) = torch.autograd.grad(scores.float().sum(), y, create_graph=True)
-    loss = -(y.detach() * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
+    return logits.float()
+
+
+def _with_generated_class(logits: torch.Tensor) -> torch.Tensor:
+    return torch.cat([logits, logits.new_zeros(len(logits), 1)], dim=1)
+
+
+def label_terms(scores: torch.Tensor, y: torch.Tensor, *, generated_class: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The label loss: cross-entropy between the label weights `y` the critic was given (a leaf that
+    requires grad) and the critic's per-label logits, over the labels or, with `generated_class`,
+    over the labels and "generated" (logit 0); keeping the graph. And the share of clips whose
+    largest per-label logit is their label (detached)."""
+    logits = label_logits(scores, y)
+    target = y.detach()
+    classes = logits
+    if generated_class:
+        classes, target = _with_generated_class(logits), F.pad(target, (0, 1))
+    loss = -(target * F.log_softmax(classes, dim=1)).sum(1).mean()
     accuracy = (logits.detach().argmax(1) == y.detach().argmax(1)).float().mean()
     return loss, accuracy
+
+
+def generated_terms(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The critic's label loss on generated clips with `label_generated_class`: cross-entropy with
+    the class "generated", whatever label they were asked for (`y`, a leaf that requires grad)."""
+    classes = _with_generated_class(label_logits(scores, y))
+    return -F.log_softmax(classes, dim=1)[:, -1].mean()
 
 
 def r1_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -263,17 +309,22 @@ class ModernRecipe(Recipe):
         real, y_real = draws.reals()
         z, y_fake = draws.latents()
         label_weight, y_real = self._label_weight(y_real), self._critic_labels(y_real)
+        fakes_classified = label_weight and self._generated_class()
+        if fakes_classified:
+            y_fake = self._critic_labels(y_fake)
         with autocast(self.device, self.dtype):
             with torch.no_grad():
-                fake = nets.g_model(z, y_fake)
+                fake = nets.g_model(z, y_fake.detach() if fakes_classified else y_fake)
             real = augment(real)
             real_scores, fake_scores = nets.d_model(real, y_real), nets.d_model(augment(fake), y_fake)
             d_loss = F.softplus(fake_scores.float()).mean() + F.softplus(-real_scores.float()).mean()
         augment.observe(real_scores)
         total = d_loss
         if label_weight:
-            named, real_accuracy = label_terms(real_scores, y_real)
+            named, real_accuracy = label_terms(real_scores, y_real, generated_class=self._generated_class())
             total = total + label_weight * named
+        if fakes_classified:
+            total = total + label_weight * generated_terms(fake_scores, y_fake)
         if gamma > 0 and steps_done % every == 0:
             penalty = r1_penalty(nets.d_model, real, y_real)
             total = total + gamma * every * penalty

@@ -29,19 +29,38 @@ from ..config import ConfigError
 from ..features import mel_filterbank
 
 
+class LogMel(nn.Module):
+    """audio [N, 1, T] -> natural-log mel power [N, 1, mels, frames], float32 whatever the autocast:
+    power STFT (Hann window, hop n_fft/4, not normalized: a full-scale tone is about 20*log10(n_fft/4)
+    dB) -> the triangular mel filterbank of `audiogan.features` -> log above a floor of `floor_db`."""
+
+    def __init__(self, n_fft: int, sample_rate: int, mels: int, floor_db: float):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, n_fft // 4
+        self.floor = 10.0 ** (floor_db / 10.0)
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        filters = torch.from_numpy(mel_filterbank(sample_rate, n_fft, min(mels, n_fft // 2 + 1)).copy()).float()
+        self.register_buffer("filters", filters, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            spec = torch.stft(x.float().flatten(0, 1), self.n_fft, self.hop, window=self.window,
+                              center=True, return_complex=True)  # fmt: skip
+            power = spec.real.square() + spec.imag.square()
+            mel = torch.einsum("mb,nbf->nmf", self.filters, power)
+            return torch.log(mel + self.floor).unsqueeze(1)
+
+
 class SpectrogramCritic(nn.Module):
     """audio [N, 1, T] (and label weights y [N, n_labels]) -> score [N], on a log-mel spectrogram."""
 
     def __init__(self, n_fft: int, sample_rate: int, mels: int, channels: int, n_labels: int = 0,
                  floor_db: float = -100.0):  # fmt: skip
         super().__init__()
-        self.n_fft, self.hop, self.n_labels = n_fft, n_fft // 4, n_labels
+        self.n_labels = n_labels
         # Mel power floor before the log: what the critic can tell from silence (the metrics' log-mel
         # floor is -100 dB); a higher floor also bounds the log's gradient, and so R1, on silence.
-        self.floor = 10.0 ** (floor_db / 10.0)
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-        filters = torch.from_numpy(mel_filterbank(sample_rate, n_fft, min(mels, n_fft // 2 + 1)).copy()).float()
-        self.register_buffer("filters", filters, persistent=False)
+        self.spectrogram = LogMel(n_fft, sample_rate, mels, floor_db)
         c = channels
         # (kernel over bands, kernel over frames), stride: wide in time like UnivNet's, strided early.
         shapes = [(1, c, (3, 9), 2), (c, c, (3, 9), 2), (c, c, (3, 9), (1, 2)), (c, c, (3, 3), 1)]
@@ -51,15 +70,6 @@ class SpectrogramCritic(nn.Module):
         self.out = nn.Conv2d(c, 1, (3, 3), padding=1)
         if n_labels:
             self.label_projection = nn.Linear(n_labels, c, bias=False)
-
-    def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 1, T] -> log-mel power [N, 1, mels, frames] (float32 whatever the autocast)."""
-        with torch.autocast(x.device.type, enabled=False):
-            spec = torch.stft(x.float().flatten(0, 1), self.n_fft, self.hop, window=self.window,
-                              center=True, return_complex=True)  # fmt: skip
-            power = spec.real.square() + spec.imag.square()
-            mel = torch.einsum("mb,nbf->nmf", self.filters, power)
-            return torch.log(mel + self.floor).unsqueeze(1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.spectrogram(x) * 0.25  # natural-log power spans ~[-23, 8]: scaled towards unit range
