@@ -6,6 +6,9 @@ and records the loss values it returns under its `columns`. Everything else (EMA
 previews, scoring, stopping, data parallelism) is the loop's. Adding a recipe: a class here with a
 `@register_recipe`, and its name in the schema's `train.recipe` enum.
 
+Every recipe's generator step may add the mode-seeking term (`train.mode_seeking`,
+`training/diversity.py`): its latents then come in pairs asking for the same label.
+
 - `wavegan`: the paper's WGAN-GP (Gulrajani et al., 2017), `n_critic` critic steps per generator
   step, gradient penalty `gp_weight` on interpolates, as in Donahue et al. (2019).
 - `modern`: the StyleGAN2 recipe (Karras et al., 2020): non-saturating logistic loss, one critic
