@@ -13,7 +13,7 @@ import torch
 from train_fixtures import SAMPLE_RATE, make_clips, outputs_in, read_rows, summary_path, tiny_config
 
 from audiogan.checkpoint import load_generator
-from audiogan.config import ConfigError
+from audiogan.config import ConfigError, validate_config
 from audiogan.gallery import write_gallery
 from audiogan.metrics import evaluate
 from audiogan.model import ModelConfig, WaveGANCritic, WaveGANGenerator
@@ -81,6 +81,68 @@ def test_balanced_draws_even_out_a_rare_label():
     assert 0.07 < real < 0.13 and 0.07 < fake < 0.13
     real, fake = share_of_rare(True)
     assert 0.45 < real < 0.55 and 0.45 < fake < 0.55
+
+
+def test_label_groups_share_a_label_within_each_ranks_slice():
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
+
+    def draws_of(local: slice, balanced: bool = False) -> Draws:
+        return Draws(lambda rows: rows, 100, 8, 4, local, torch.device("cpu"), labels=labels, n_labels=3,
+                     balanced=balanced, label_groups=2)  # fmt: skip
+
+    for local in (slice(0, 8), slice(0, 4), slice(4, 8)):  # one process, or each of two ranks
+        torch.manual_seed(0)
+        draws = draws_of(local)
+        for _ in range(20):
+            rows, y_real = draws.reals()
+            ids = y_real.argmax(1)
+            assert torch.equal(ids, torch.as_tensor(labels)[rows])  # each clip with its own label
+            half = len(ids) // 2
+            assert torch.equal(ids[:half], ids[half:])  # clip i and clip i + b/2 of one label
+            _, y_fake = draws.latents()
+            assert torch.equal(y_fake.argmax(1)[:half], y_fake.argmax(1)[half:])
+    # Two ranks draw the labels one process would, each rank's half of them in its own groups.
+    ranks = []
+    for local in (slice(None), slice(0, 4), slice(4, 8)):
+        torch.manual_seed(1)
+        ranks.append(draws_of(local).reals()[1].argmax(1))
+    whole, first, second = ranks
+    assert torch.equal(whole[:4], torch.cat([first[:2], second[:2]]))
+    # Balanced groups: each label equally often, whatever its share of the clips.
+    torch.manual_seed(0)
+    balanced = draws_of(slice(0, 8), balanced=True)
+    shares = torch.cat([balanced.reals()[1] for _ in range(500)]).mean(0)
+    assert torch.allclose(shares, torch.full((3,), 1 / 3), atol=0.04)
+    with pytest.raises(ValueError, match="label groups of 3 do not divide a rank's 8 clips"):
+        Draws(lambda rows: rows, 100, 8, 4, slice(0, 8), torch.device("cpu"), labels=labels, n_labels=3, label_groups=3)
+
+
+def test_minibatch_std_by_label_needs_groups_that_divide_each_share():
+    base = {"sources": [{"name": "kit", "kind": "demo"}]}
+    with pytest.raises(ConfigError, match="train.minibatch_std_by_label: needs train.minibatch_std"):
+        validate_config({**base, "train": {"minibatch_std_by_label": True}})
+    with pytest.raises(ConfigError, match="each GPU's 6 clips .* groups of train.minibatch_std \\(4\\)"):
+        validate_config({**base, "train": {"minibatch_std_by_label": True, "minibatch_std": 4, "batch_size": 12,
+                                           "gpus": 2}})  # fmt: skip
+    assert validate_config({**base, "train": {"minibatch_std_by_label": True, "minibatch_std": 2}})
+
+
+@pytest.mark.parametrize("recipe", ["wavegan", "modern"])
+def test_training_with_label_groups(tmp_path, recipe):
+    clips, manifest = labelled_dataset(tmp_path / "data")
+    config = tiny_config(recipe=recipe, latent_dim=8, batch_size=4, minibatch_std=2)
+
+    def losses(by_label: bool, name: str) -> np.ndarray:
+        outputs = outputs_in(tmp_path / name)
+        launch_training(clips, summary_path(clips), {**config, "minibatch_std_by_label": by_label},
+                        tmp_path / f"{name}_state", outputs, manifest_path=manifest)  # fmt: skip
+        return np.array([[float(row[key]) for key in ("d_loss", "g_loss")] for row in read_rows(outputs.losses)])
+
+    grouped = losses(True, "grouped")
+    assert np.isfinite(grouped).all() and not np.array_equal(grouped, losses(False, "plain"))
+    with pytest.raises(ConfigError, match="train.minibatch_std_by_label"):
+        launch_training(clips, summary_path(clips), {**config, "minibatch_std": 0, "minibatch_std_by_label": True},
+                        tmp_path / "bad_state", outputs_in(tmp_path / "bad"), manifest_path=manifest)  # fmt: skip
 
 
 @pytest.mark.parametrize("recipe", ["wavegan", "modern"])

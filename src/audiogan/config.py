@@ -11,7 +11,7 @@ import copy
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import jsonschema
 import yaml
@@ -133,6 +133,7 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"invalid config: train.batch_size: {train['batch_size']} is not divisible by train.gpus "
             f"({train['gpus']}): each GPU takes an equal share of the batch"
         )
+    check_label_groups(train)
     audio = config["audio"]
     clip_samples = round(audio["clip_seconds"] * audio["sample_rate"])
     # The longest clip of the model family (audiogan.families): one WaveGAN slice, or one per band.
@@ -150,6 +151,22 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"invalid config: audio.clip_seconds: {audio['clip_seconds']} s at {audio['sample_rate']} Hz is "
             f"{clip_samples} samples; allowed: {MIN_CLIP_SAMPLES} to {most} ({limit}), i.e. at most "
             f"{longest:.3f} s at this rate with train.family: {train['family']}"
+        )
+
+
+def check_label_groups(train: Mapping[str, Any]) -> None:
+    """train.minibatch_std_by_label draws each GPU's share of the batch in groups of
+    train.minibatch_std clips of one label: it needs groups, and shares they divide."""
+    if not train["minibatch_std_by_label"]:
+        return
+    if train["minibatch_std"] < 2:
+        raise ConfigError("invalid config: train.minibatch_std_by_label: needs train.minibatch_std of 2 or more "
+                          "(the group size whose spread the critic sees)")  # fmt: skip
+    share = train["batch_size"] // train["gpus"]
+    if share % train["minibatch_std"]:
+        raise ConfigError(
+            f"invalid config: train.minibatch_std_by_label: each GPU's {share} clips of train.batch_size do not "
+            f"split into groups of train.minibatch_std ({train['minibatch_std']})"
         )
 
 

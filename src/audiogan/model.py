@@ -41,6 +41,8 @@ benchmarks/RESULTS.md has what each did to the CPU main job and the labelled one
 Minibatch standard deviation (`minibatch_std`; StyleGAN, Karras et al. 2018; not in the paper): the
 critic's last features get one more channel, the standard deviation of the features across groups
 of clips of the batch, so a generator that makes the same clip for every z is easy to tell apart.
+With `minibatch_std_by_label` the training draws put clips of one label in each group
+(`training.recipes.Draws`), so the spread is within a label: one sound per label shows.
 """
 
 from __future__ import annotations

@@ -323,7 +323,8 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     if recipe_state:
         recipe.load_state_dict(recipe_state)
     draws = Draws(ClipBatches(clips, job.slice_length, device), len(clips), batch_size, job.latent_dim, local, device,
-                  labels=label_ids, n_labels=len(job.labels), balanced=cfg["balance_labels"])  # fmt: skip
+                  labels=label_ids, n_labels=len(job.labels), balanced=cfg["balance_labels"],
+                  label_groups=cfg["minibatch_std"] if cfg["minibatch_std_by_label"] else 1)  # fmt: skip
 
     budget_s = math.inf if cfg["max_minutes"] is None else 60.0 * cfg["max_minutes"]
     # The seconds the learning-rate decay goes by move at sync points only, agreed across ranks,

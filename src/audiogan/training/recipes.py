@@ -67,16 +67,25 @@ class Draws:
     they always drew. Conditional: real clips come with their labels as one-hot weights, and
     generated clips get labels drawn like the real ones: from the data's label frequencies, or
     uniformly over labels when `balanced` (real clips then too: a label, then a clip of it).
+
+    `label_groups` G > 1 (conditional): in each rank's slice of b clips, clip i and clips i + b/G,
+    i + 2b/G, ... share a label, real and generated alike; the critic's minibatch standard
+    deviation (whose groups are laid out so) then compares clips of one label.
     """
 
     def __init__(self, batches: Callable[[torch.Tensor], torch.Tensor], n_clips: int, batch_size: int,
                  latent_dim: int, local: slice, device: torch.device,
-                 labels: np.ndarray | None = None, n_labels: int = 0, balanced: bool = False):  # fmt: skip
+                 labels: np.ndarray | None = None, n_labels: int = 0, balanced: bool = False,
+                 label_groups: int = 1):  # fmt: skip
         self.batches, self.n_clips, self.batch_size = batches, n_clips, batch_size
         self.latent_dim, self.local, self.device = latent_dim, local, device
         self.n_labels, self.balanced = n_labels, balanced
         self.labels = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-        if self.labels is not None and balanced:
+        self.label_groups = label_groups if self.labels is not None else 1
+        local_size = len(range(batch_size)[local])
+        if local_size % self.label_groups:
+            raise ValueError(f"label groups of {label_groups} do not divide a rank's {local_size} clips")
+        if self.labels is not None and (balanced or self.label_groups > 1):
             order = torch.argsort(self.labels, stable=True)
             counts = torch.bincount(self.labels, minlength=n_labels)
             self._members, self._counts = order, counts
@@ -85,11 +94,25 @@ class Draws:
     def _one_hot(self, ids: torch.Tensor) -> torch.Tensor:
         return F.one_hot(ids[self.local], self.n_labels).float().to(self.device, non_blocking=True)
 
+    def _grouped_label_ids(self) -> torch.Tensor:
+        """Label ids for the global batch in label groups: each rank's b/G labels, drawn like
+        ungrouped ones, repeated G times along its slice."""
+        ranks = self.batch_size // len(range(self.batch_size)[self.local])
+        distinct = self.batch_size // self.label_groups
+        ids = (torch.randint(self.n_labels, (distinct,)) if self.balanced
+               else self.labels[torch.randint(self.n_clips, (distinct,))])  # fmt: skip
+        return ids.view(ranks, 1, -1).expand(-1, self.label_groups, -1).reshape(-1)
+
+    def _clips_of(self, wanted: torch.Tensor) -> torch.Tensor:
+        """A random clip of each wanted label."""
+        within = (torch.rand(len(wanted)) * self._counts[wanted]).long()
+        return self._members[self._offsets[wanted] + within]
+
     def _clip_rows(self) -> torch.Tensor:
+        if self.label_groups > 1:
+            return self._clips_of(self._grouped_label_ids())
         if self.labels is not None and self.balanced:
-            wanted = torch.randint(self.n_labels, (self.batch_size,))
-            within = (torch.rand(self.batch_size) * self._counts[wanted]).long()
-            return self._members[self._offsets[wanted] + within]
+            return self._clips_of(torch.randint(self.n_labels, (self.batch_size,)))
         return torch.randint(self.n_clips, (self.batch_size,))
 
     def reals(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -102,7 +125,9 @@ class Draws:
         """Latents z [b, latent_dim] in [-1, 1] and the labels to generate ([b, n_labels], or None)."""
         z = torch.rand(self.batch_size, self.latent_dim) * 2.0 - 1.0
         y = None
-        if self.labels is not None:
+        if self.label_groups > 1:
+            y = self._one_hot(self._grouped_label_ids())
+        elif self.labels is not None:
             ids = (torch.randint(self.n_labels, (self.batch_size,)) if self.balanced
                    else self.labels[torch.randint(self.n_clips, (self.batch_size,))])  # fmt: skip
             y = self._one_hot(ids)
