@@ -4,6 +4,9 @@ Default config: 16 kHz, 4 s clips, WaveGAN d=8 (65536-sample output), 32 samples
 training clips. The clips are synthetic tone hits (the stages' cost does not depend on content).
 
     python benchmarks/bench_evaluate.py [--clips 300] [--samples 32] [--render-rate 16000]
+    python benchmarks/bench_evaluate.py --model-size 64 --samples 1000 --devices cpu cuda   # GPU against CPU
+
+With several `--devices`, render and evaluate run once on each (train.device), in that order.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--render-rate", type=int, default=16000)
     parser.add_argument("--model-size", type=int, default=8)
+    parser.add_argument("--devices", nargs="+", default=["cpu"], help="train.device values to render and evaluate on")
     args = parser.parse_args()
     rate, seconds = 16000, 4.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,19 +65,20 @@ def main() -> None:
         (root / "quality.csv").write_text("step,fd_mel\n100,500\n200,300\n300,200\n")
         config = validate_config({"sources": [{"name": "demo", "kind": "demo"}],
                                   "render": {"count": args.samples, "sample_rate": args.render_rate}})
-        samples = root / "samples"
         timings = {}
         start = time.perf_counter()
         plot_training_curves(root / "losses.csv", root / "quality.csv", root / "loss_curve.png")
         timings["plot_training_curves"] = time.perf_counter() - start
-        start = time.perf_counter()
-        render_samples(root / "generator.pt", samples, samples / "samples.tsv", samples / "contact_sheet.png",
-                       args.samples, 1234, args.render_rate, "PCM_16")
-        timings["render"] = time.perf_counter() - start
-        start = time.perf_counter()
-        evaluate(samples / "samples.tsv", root / "generator.pt", root / "dataset" / "clips.npy",
-                 root / "dataset" / "manifest.tsv", config["evaluate"], root / "metrics.json")
-        timings["evaluate"] = time.perf_counter() - start
+        for device in args.devices:
+            samples = root / f"samples_{device}"
+            start = time.perf_counter()
+            render_samples(root / "generator.pt", samples, samples / "samples.tsv", samples / "contact_sheet.png",
+                           args.samples, 1234, args.render_rate, "PCM_16", device=device)
+            timings[f"render ({device})"] = time.perf_counter() - start
+            start = time.perf_counter()
+            evaluate(samples / "samples.tsv", root / "generator.pt", root / "dataset" / "clips.npy",
+                     root / "dataset" / "manifest.tsv", config["evaluate"], root / "metrics.json", device=device)
+            timings[f"evaluate ({device})"] = time.perf_counter() - start
         start = time.perf_counter()
         write_gallery(samples / "index.html", samples / "samples.tsv", samples / "contact_sheet.png",
                       root / "loss_curve.png", root / "quality.csv", root / "metrics.json", config)

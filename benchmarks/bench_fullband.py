@@ -159,9 +159,11 @@ def untrained_at_44k(generator_path: Path, samples: int) -> np.ndarray:
     return np.stack([fit_length(resample(a, rate, RATE), round(SECONDS * RATE)) for a in audio])
 
 
-def paired_cost(rounds: int, model_size: int = 8, batch: int = 8) -> dict[str, float]:
+def paired_cost(rounds: int, model_size: int = 8, batch: int = 8, device: str = "cpu") -> dict[str, float]:
     """Median seconds of one forward + backward of generator and critic (fake and real batch) per
-    family, the families measured alternately so that both see the same machine load."""
+    family, the families measured alternately so that both see the same machine load (on CUDA in
+    bf16 autocast, as training runs there, each pass synchronized before its clock stops)."""
+    import contextlib
     from audiogan.families import get_family
     from audiogan.training import train_settings
 
@@ -171,14 +173,21 @@ def paired_cost(rounds: int, model_size: int = 8, batch: int = 8) -> dict[str, f
                                ("wavegan 16k", "wavegan", round(SECONDS * LOW_RATE))):  # fmt: skip
         arguments = get_family(family).arguments(settings, clip)
         torch.manual_seed(0)
-        nets[name] = (get_family(family).generator(**arguments), get_family(family).critic(**arguments),
-                      0.1 * torch.randn(batch, 1, arguments["slice_length"]))  # fmt: skip
+        nets[name] = (get_family(family).generator(**arguments).to(device),
+                      get_family(family).critic(**arguments).to(device),
+                      0.1 * torch.randn(batch, 1, arguments["slice_length"], device=device))  # fmt: skip
     times: dict[str, list[float]] = {name: [] for name in nets}
-    z = torch.rand(batch, settings["latent_dim"]) * 2 - 1
+    z = torch.rand(batch, settings["latent_dim"], device=device) * 2 - 1
+    cuda = torch.device(device).type == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
     for _ in range(rounds + 1):  # the first round warms up
         for name, (generator, critic, real) in nets.items():
             started = time.perf_counter()
-            (critic(generator(z)).sum() - critic(real).sum()).backward()
+            with autocast:
+                loss = critic(generator(z)).float().sum() - critic(real).float().sum()
+            loss.backward()
+            if cuda:
+                torch.cuda.synchronize()
             times[name].append(time.perf_counter() - started)
     return {name: float(np.median(values[1:])) for name, values in times.items()}
 
@@ -193,15 +202,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="train this many generator steps instead (no time budget)")
     parser.add_argument("--cost-only", action="store_true", help="only the paired cost per step")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of --cost-only")
+    parser.add_argument("--device", default="cpu", help="device of --cost-only (cpu, cuda)")
+    parser.add_argument("--model-size", type=int, default=8, help="d of --cost-only")
+    parser.add_argument("--batch", type=int, default=8, help="batch of --cost-only")
     parser.add_argument("--set", dest="settings", nargs="+", default=[], metavar="KEY=VALUE",
                         help="train settings for both runs on top of config.yaml's (YAML values)")
     args = parser.parse_args()
     args.settings = parse_overrides(args.settings)
     if args.cost_only:
         torch.set_num_threads(1)
-        cost = paired_cost(args.rounds)
+        if args.device != "cpu":
+            torch.backends.cudnn.benchmark = True  # as training sets it
+        cost = paired_cost(args.rounds, args.model_size, args.batch, args.device)
         base = cost["wavegan 16k"]
-        print(f"{datetime.date.today()}, torch {torch.__version__}, 1 thread, d=8, batch 8, median of {args.rounds} rounds\n")
+        where = torch.cuda.get_device_name() if args.device != "cpu" else "1 thread"
+        print(f"{datetime.date.today()}, torch {torch.__version__}, {args.device} ({where}), d={args.model_size}, "
+              f"batch {args.batch}, median of {args.rounds} rounds\n")
         print("| networks | G + D forward and backward, s | x 16k |\n|---|---|---|")
         for name, seconds in cost.items():
             print(f"| {name} | {seconds:.3f} | {seconds / base:.2f} |")

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "src")]
+sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -54,6 +54,7 @@ from audiogan.render import render_samples  # noqa: E402
 from audiogan.segment import MANIFEST_COLUMNS  # noqa: E402
 from audiogan.sources.demo import LICENSE, oneshot_clips, oneshot_name  # noqa: E402
 from audiogan.tsv import read_tsv, write_tsv  # noqa: E402
+from bench_main_job import merged, parse_overrides  # noqa: E402  (KEY=VALUE settings)
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16384  # WaveGAN's shortest slice exactly: nothing padded, nothing cut
@@ -170,18 +171,20 @@ def real_inception_score(classifier: ClipClassifier, clips_path: Path, count: in
 
 def score_generator(
     generator_path: Path, clips_path: Path, classifier: ClipClassifier, samples: int, folder: Path,
-    evaluate_settings: Mapping[str, Any],
+    evaluate_settings: Mapping[str, Any], device: str = "cpu",
 ) -> dict[str, Any]:
-    """Render `samples` clips from a generator file and score them against the dataset.
+    """Render `samples` clips from a generator file and score them against the dataset (rendering
+    and the untrained reference on `device`, the train.device setting, as the workflow does).
 
     The render and evaluate stages' own functions do the work (32-bit float WAVs, so no
     quantization counts); the Inception Score reads the rendered files back.
     """
     paths = [folder / f"sample_{i:04d}.wav" for i in range(samples)]
     table = folder / "samples.tsv"
-    render_samples(generator_path, folder, table, folder / "contact_sheet.png", samples, RENDER_SEED, SAMPLE_RATE, "FLOAT")
+    render_samples(generator_path, folder, table, folder / "contact_sheet.png", samples, RENDER_SEED, SAMPLE_RATE, "FLOAT",
+                   device=device)
     metrics = evaluate(table, generator_path, clips_path, clips_path.parent / "manifest.tsv",
-                       evaluate_settings, folder / "metrics.json")
+                       evaluate_settings, folder / "metrics.json", device=device)
     generated = np.stack([load_mono(path, SAMPLE_RATE)[:CLIP_SAMPLES] for path in paths])
     fd = metrics["fd_mel"]
     return {
@@ -250,8 +253,9 @@ def machine_description() -> str:
 
 
 def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
-    sizes = {"small": args.small, "large": args.large}
-    overrides = {**(QUICK_TRAIN if args.quick else {}), "threads": args.threads}
+    sizes = {name: count for name, count in (("small", args.small), ("large", args.large)) if name in args.sets}
+    overrides = merged({**(QUICK_TRAIN if args.quick else {}), "threads": args.threads}, args.settings)
+    device = {**COMMON_TRAIN, **overrides}["device"]
     evaluate_settings = section_settings("evaluate", {})
 
     started = time.perf_counter()
@@ -272,7 +276,8 @@ def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     def scored(set_name: str, clips_path: Path, variant: str, folder: Path, trained: Mapping[str, Any]) -> None:
         # What the workflow renders by default: the best checkpoint's generator.
         rendered = trained["best"] if trained["best"].exists() else trained["latest"]
-        scores = score_generator(rendered, clips_path, classifier, args.samples, folder / "samples", evaluate_settings)
+        scores = score_generator(rendered, clips_path, classifier, args.samples, folder / "samples", evaluate_settings,
+                                 device)
         steps = int(load_generator(trained["latest"])[1].get("step") or 0)
         row = {"set": set_name, "clips": sizes[set_name], "variant": variant, "steps": steps, **scores,
                "is_real": is_real[set_name],
@@ -343,7 +348,12 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny sets, models and budgets")
+    parser.add_argument("--sets", nargs="+", choices=["small", "large"], default=["small", "large"],
+                        help="train on these sets only")
+    parser.add_argument("--set", dest="settings", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="train settings over the common ones for every variant, e.g. device=cuda model_size=64")
     args = parser.parse_args()
+    args.settings = parse_overrides(args.settings)
     if args.quick:
         args.minutes, args.small, args.large = 0.05, 24, 36
         args.classifier_clips, args.classifier_epochs, args.samples = 96, 6, 8
@@ -356,9 +366,10 @@ def main() -> None:
 
     print(f"bench_quality {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine_description()}")
-    print(f"budget: {args.minutes} min per variant and set; sets {args.small} and {args.large} one-shots of "
+    sets = " and ".join(str({"small": args.small, "large": args.large}[name]) for name in args.sets)
+    print(f"budget: {args.minutes} min per variant and set; sets of {sets} one-shots of "
           f"{CLIP_SAMPLES} samples at {SAMPLE_RATE} Hz; {args.samples} samples scored; common train settings "
-          f"{json.dumps({**COMMON_TRAIN, **(QUICK_TRAIN if args.quick else {}), 'threads': args.threads})}", flush=True)
+          f"{json.dumps(merged({**COMMON_TRAIN, **(QUICK_TRAIN if args.quick else {}), 'threads': args.threads}, args.settings))}", flush=True)
     started = time.perf_counter()
     if args.workdir:
         if args.workdir.exists() and any(args.workdir.iterdir()):

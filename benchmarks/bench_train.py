@@ -12,6 +12,10 @@ steps, which shrugs off the spikes other jobs on a shared machine cause.
 
     python benchmarks/bench_train.py                                  # CPU: d = 8/16 at 16384 and 65536
     python benchmarks/bench_train.py --device cuda --preset paper     # d = 64, 16384, batch 64
+    python benchmarks/bench_train.py --device cuda --preset paper --recipe modern --set augment.p=1
+
+Only the faithful recipe has a plain counterpart; for another recipe (or with `--set`) the table
+gives ours alone.
 
 it/s = generator steps per second; clips/s = real clips read by the critic per second
 (it/s x batch x n_critic).
@@ -45,6 +49,7 @@ from audiogan.model import (  # noqa: E402
 )
 from audiogan.training import TrainOutputs, launch_training  # noqa: E402
 from audiogan.training.loop import CUDA_SYNC_EVERY  # noqa: E402
+from bench_main_job import merged, parse_overrides  # noqa: E402  (KEY=VALUE settings)
 
 PRESETS = {
     # (model_size, slice_length, batch_size)
@@ -116,10 +121,11 @@ def our_rates(
     threads: int,
     work: Path,
     compile_: bool,
+    extra: dict,
 ) -> list[float]:
     """Per-step (CUDA: per 10-step window) rates of launch_training from its it_per_s column."""
     out = work / "out"
-    config = {
+    config = merged({
         "model_size": model_size,
         "batch_size": batch,
         "steps": warmup + steps,
@@ -130,7 +136,7 @@ def our_rates(
         "device": device,
         "threads": threads,
         "compile": compile_,
-    }
+    }, extra)
     outputs = TrainOutputs(
         out / "generator.pt",
         out / "losses.csv",
@@ -138,6 +144,7 @@ def our_rates(
         out / "quality.csv",
         out / "previews",
     )
+    work.mkdir(parents=True, exist_ok=True)
     summary = work / "summary.json"
     clip_samples = int(np.load(clips_path, mmap_mode="r").shape[1])
     summary.write_text(json.dumps({"audio": {"sample_rate": SAMPLE_RATE, "clip_samples": clip_samples,
@@ -165,7 +172,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--compile", action="store_true", help="torch.compile in our loop (CUDA)")
+    parser.add_argument("--recipe", default="wavegan", help="train.recipe of our loop")
+    parser.add_argument("--set", dest="settings", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="more train settings of our loop, e.g. augment.p=1 envelope=true")
     args = parser.parse_args()
+    extra = merged({"recipe": args.recipe}, parse_overrides(args.settings))
+    with_plain = extra == {"recipe": "wavegan"}
     steps = args.steps or (100 if args.device == "cuda" else 4)
     warmup = args.warmup if args.warmup is not None else (20 if args.device == "cuda" else 1)
     torch.set_num_threads(args.threads)
@@ -175,7 +187,7 @@ def main() -> None:
     print(
         f"# torch {torch.__version__}, device {args.device} ({name}), threads {args.threads}, "
         f"n_critic {N_CRITIC}, median over {args.repeats} x {steps} timed steps per side "
-        f"(after {warmup} untimed)"
+        f"(after {warmup} untimed); our loop: {json.dumps(extra)}"
     )
     print("| d | slice | batch | ours it/s | plain it/s | ours clips/s | plain clips/s | ours/plain |")
     print("|---|---|---|---|---|---|---|---|")
@@ -200,17 +212,19 @@ def main() -> None:
                     args.threads,
                     work,
                     args.compile,
+                    extra,
                 )
-                p = plain_rates(model_size, slice_length, batch, clips, args.device, warmup, n)
+                p = plain_rates(model_size, slice_length, batch, clips, args.device, warmup, n) if with_plain else []
                 if repeat >= 0:
                     ours, plain = ours + o, plain + p
-        o, p = statistics.median(ours), statistics.median(plain)
-        per_step = batch * N_CRITIC
-        print(
-            f"| {model_size} | {slice_length} | {batch} | {o:.3f} | {p:.3f} | {o * per_step:.2f} | "
-            f"{p * per_step:.2f} | {o / p:.2f} |",
-            flush=True,
-        )
+        o = statistics.median(ours)
+        per_step = batch * (N_CRITIC if extra["recipe"] == "wavegan" else 1)
+        if with_plain:
+            p = statistics.median(plain)
+            cells = f"{o:.3f} | {p:.3f} | {o * per_step:.2f} | {p * per_step:.2f} | {o / p:.2f}"
+        else:
+            cells = f"{o:.3f} | n/a | {o * per_step:.2f} | n/a | n/a"
+        print(f"| {model_size} | {slice_length} | {batch} | {cells} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,11 @@ def train_gpus():
     return 0 if config["train"]["device"] == "cpu" else config["train"]["gpus"]
 
 
+def stage_gpus():
+    """GPUs for render and evaluate, which follow train.device: one at most (a single process)."""
+    return min(1, train_gpus())
+
+
 def train_gpu_model():
     """GPU type for the scheduler; None asks for no type (and, with no GPUs, no `--gpus` at all)."""
     return (config["train"]["gpu_model"] or None) if train_gpus() else None

@@ -14,8 +14,11 @@ rule evaluate:
     resources:
         runtime=60,
         mem_mb=8000,
+        gpu=stage_gpus(),
+        gpu_model=train_gpu_model(),
     params:
         evaluate=lookup(dpath="evaluate", within=config),
+        device=lookup(dpath="train/device", within=config),
     message:
         "Measuring the samples against the training clips (FD-mel, NDB/K, nearest neighbours)"
     script:

@@ -15,10 +15,13 @@ rule render:
     resources:
         runtime=60,
         mem_mb=4000,
+        gpu=stage_gpus(),
+        gpu_model=train_gpu_model(),
     params:
         render=lookup(dpath="render", within=config),
         subtype=lookup(dpath="render/subtype", within=config),
         sample_rate=render_sample_rate(),
+        device=lookup(dpath="train/device", within=config),
     message:
         "Rendering samples at {params.sample_rate} Hz"
     script:

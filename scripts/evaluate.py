@@ -19,4 +19,5 @@ with job(snakemake.log[0]):
         manifest_path=snakemake.input.manifest,
         settings=snakemake.params.evaluate,
         out_json=snakemake.output.metrics,
+        device=snakemake.params.device,
     )

@@ -25,4 +25,5 @@ with job(snakemake.log[0]):
         label_counts=settings["labels"],
         blends=settings["blends"],
         blends_table=snakemake.output.blends,
+        device=snakemake.params.device,
     )

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from audiogan.features import clip_features
 from audiogan.metrics import diversity_per_label, frechet_distance, kmeans, ndb, nearest, two_proportion_differs
@@ -176,3 +177,12 @@ def test_evaluate_flags_a_copied_training_clip(tmp_path):
                               "searched_for_copies": 20}
     first.pop("seconds"), again.pop("seconds")
     assert first == again
+    # The untrained reference generator runs where train.device says; on the CPU ("auto" here) the
+    # numbers are those of the default.
+    on_device = evaluate(out / "samples.tsv", generator, clips_path, manifest_path, settings, tmp_path / "m3.json",
+                         device="auto")
+    on_device.pop("seconds")
+    if torch.cuda.is_available():
+        assert on_device["fd_mel"]["untrained_ceiling"] == pytest.approx(first["fd_mel"]["untrained_ceiling"], rel=1e-3)
+    else:
+        assert on_device == first

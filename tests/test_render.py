@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from audiogan.render import regenerate, render_samples
 from audiogan.tsv import read_tsv
@@ -63,3 +64,28 @@ def test_unknown_subtype_is_rejected(generator, tmp_path):
         _render(generator, tmp_path, 1, subtype="PCM_8")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         regenerate(tmp_path / "missing.pt", 1)
+
+
+def test_render_follows_the_device_setting(generator, tmp_path):
+    """`device` is train.device: auto renders what the CPU renders here; cuda renders the same samples
+    up to float rounding on a GPU machine and fails clearly on one without; a typo is a config error."""
+    from audiogan.config import ConfigError
+
+    cpu = [sf.read(p, dtype="float32")[0] for p in _render(generator, tmp_path / "cpu", 3)]
+    folder = tmp_path / "auto"
+    render_samples(generator, folder, folder / "samples.tsv", folder / "sheet.png", 3, 100, 16000, "FLOAT", device="auto")
+    for i, expected in enumerate(cpu):
+        np.testing.assert_allclose(sf.read(folder / f"sample_{i:04d}.wav", dtype="float32")[0], expected, atol=1e-4)
+    folder = tmp_path / "cuda"
+    if torch.cuda.is_available():
+        render_samples(generator, folder, folder / "samples.tsv", folder / "sheet.png", 3, 100, 16000, "FLOAT",
+                       device="cuda")
+        for i, expected in enumerate(cpu):
+            np.testing.assert_allclose(sf.read(folder / f"sample_{i:04d}.wav", dtype="float32")[0], expected, atol=1e-3)
+    else:
+        with pytest.raises(RuntimeError, match="train.device is 'cuda' but PyTorch sees no CUDA GPU"):
+            render_samples(generator, folder, folder / "samples.tsv", folder / "sheet.png", 3, 100, 16000, "FLOAT",
+                           device="cuda")
+    with pytest.raises(ConfigError, match="train.device: 'gpu'"):
+        render_samples(generator, folder, folder / "samples.tsv", folder / "sheet.png", 3, 100, 16000, "FLOAT",
+                       device="gpu")

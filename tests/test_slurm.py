@@ -196,7 +196,7 @@ def test_slurm_confirms_each_job_ran_its_rule_and_completed(slurm_run: SlurmRun)
 
 
 @pytest.mark.slow
-def test_training_job_was_given_the_gpu_by_slurm(slurm_run: SlurmRun):
+def test_gpu_stages_were_given_the_gpu_by_slurm(slurm_run: SlurmRun):
     train_jobs = slurm_run.final_attempts("train")
     assert len(train_jobs) == 1, slurm_run.tail()
     job_id = train_jobs[0].slurm_id
@@ -209,6 +209,10 @@ def test_training_job_was_given_the_gpu_by_slurm(slurm_run: SlurmRun):
     devices_seen = re.findall(r"CUDA_VISIBLE_DEVICES=(\S+)", train_log)
     assert job_ids_seen and int(job_ids_seen[-1]) == job_id, train_log[:2000]
     assert devices_seen and devices_seen[-1] == "0", train_log[:2000]
+    # Render and evaluate run where training does (train.device), so they ask for one GPU too.
+    for rule in ("render", "evaluate"):
+        (job,) = slurm_run.final_attempts(rule)
+        assert f"TresPerJob=gres:gpu:{GPU_TYPE}:1" in _scontrol_job(job.slurm_id), rule
 
 
 def test_cluster_helper_puts_back_a_sites_own_slurm_conf(tmp_path: Path):

@@ -60,6 +60,7 @@ import torch
 
 from .atomic import atomic_write_text
 from .dataset import clip_rows, open_clips
+from .devices import resolve_device
 from .features import clip_features, high_band_share
 from .frechet import frechet_distance
 from .tsv import read_tsv
@@ -208,14 +209,17 @@ def _as_rendered(clips: np.ndarray, rate: int, file_rate: int, subtype: str) -> 
     return out
 
 
-def _untrained_clips(meta: dict, seeds: list[int], labels: list[str], clip_samples: int, seed: int) -> np.ndarray:
-    """The same latents (and labels) through a freshly initialized generator of the same shape (seeded)."""
+def _untrained_clips(meta: dict, seeds: list[int], labels: list[str], clip_samples: int, seed: int,
+                     device: str) -> np.ndarray:
+    """The same latents (and labels) through a freshly initialized generator of the same shape (seeded,
+    initialized on the CPU so that its weights do not depend on `device`)."""
     from .checkpoint import build_generator
     from .render import generate_clips, label_weights, latent_dim_of, seeded_latents
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         generator = build_generator(meta.get("family", "wavegan"), meta["model"]).eval()
+    generator = generator.to(resolve_device(device))
     z, y = seeded_latents(seeds, latent_dim_of(meta)), label_weights(meta, [label or None for label in labels])
     return np.concatenate(list(generate_clips(generator, z, y, clip_samples)))
 
@@ -240,10 +244,12 @@ def evaluate(
     manifest_path: str | os.PathLike,
     settings: Mapping[str, Any],
     out_json: str | os.PathLike,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Score the rendered samples against the training clips and write metrics.json (atomically).
 
-    `settings` is the config's `evaluate` section (max_real_clips, ndb_bins, seed, copy_threshold).
+    `settings` is the config's `evaluate` section (max_real_clips, ndb_bins, seed, copy_threshold);
+    `device` the `train.device` setting the untrained reference generator runs on.
     Returns the metrics dict (layout in the module docstring).
     """
     from .checkpoint import load_generator
@@ -271,7 +277,8 @@ def evaluate(
     # Sorted indices: the memory-mapped clips are read in one forward pass.
     labels = [row.get("label", "") for row in rows]
     real_audio = _as_rendered(clip_rows(clips, used), rate, file_rate, subtype)
-    untrained_audio = _as_rendered(_untrained_clips(meta, seeds, labels, clip_samples, seed), rate, file_rate, subtype)
+    untrained = _untrained_clips(meta, seeds, labels, clip_samples, seed, device)
+    untrained_audio = _as_rendered(untrained, rate, file_rate, subtype)
     real, gen, untrained = (clip_features(a, rate) for a in (real_audio, generated, untrained_audio))
     # The floor uses as many held-out clips as there are samples: FD's small-sample bias then
     # weighs on both numbers alike.

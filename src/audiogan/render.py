@@ -31,6 +31,7 @@ import torch
 
 from .audio_io import resample, write_audio
 from .checkpoint import load_generator
+from .devices import resolve_device
 from .plots import plot_contact_sheet
 from .tsv import write_tsv
 
@@ -267,6 +268,7 @@ def render_samples(
     label_counts: Mapping[str, int] | None = None,
     blends: Sequence[Mapping[str, Any]] = (),
     blends_table: str | os.PathLike | None = None,
+    device: str = "cpu",
 ) -> None:
     """Render samples into `out_dir` and write samples.tsv (index, file, seed, label), a contact
     sheet and, with `blends_table`, blends.tsv.
@@ -275,12 +277,15 @@ def render_samples(
     per label, or `label_counts` ({label: count}, only those labels). `blends`: the `render.blends`
     entries (parse_blends). Each file holds exactly round(clip_seconds * sample_rate) samples at
     `sample_rate` Hz in the WAV `subtype` (PCM_16, PCM_24 or FLOAT). The tables' `file` column is
-    relative to the table's folder, which is also how the gallery page links the files.
+    relative to the table's folder, which is also how the gallery page links the files. `device`:
+    the `train.device` setting the generator runs on (on a GPU a sample differs from `regenerate`'s
+    CPU rendering by float rounding only).
     """
     if subtype not in SUBTYPES:
         raise ValueError(f"render subtype {subtype!r} is not supported; allowed: {', '.join(SUBTYPES)}")
     out_dir, table_dir = Path(out_dir), Path(table_path).resolve().parent
     generator, meta = load_generator(generator_path, map_location="cpu")
+    generator = generator.to(resolve_device(device))
     names = label_names(meta)
     if label_counts and not names:
         raise ValueError("render.labels: the generator was trained without labels")

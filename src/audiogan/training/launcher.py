@@ -20,8 +20,9 @@ from typing import Any, Mapping
 import torch
 
 from .. import distributed
+from ..devices import resolve_device
 from .job import TrainJob, TrainOutputs
-from .loop import Preempted, TrainingDiverged, resolve_device, train
+from .loop import Preempted, TrainingDiverged, train
 
 log = logging.getLogger("audiogan.train")
 

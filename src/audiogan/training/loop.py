@@ -58,6 +58,7 @@ from ..checkpoint import (
 )
 from ..config import ConfigError
 from ..dataset import clip_rows, open_clips
+from ..devices import resolve_device
 from ..families import get_family
 from . import history, schedule, selection
 from .augment import AugmentPipe
@@ -90,17 +91,6 @@ def loss_columns(recipe: str, augmented: bool, label_scored: bool = False) -> tu
     trained, augment_p when augmentation is on)."""
     return ("step", *get_recipe(recipe).columns, *(LABEL_COLUMNS if label_scored else ()),
             *(("augment_p",) if augmented else ()), "it_per_s")  # fmt: skip
-
-
-def resolve_device(setting: str) -> str:
-    """The device kind ("cuda" or "cpu") for the `device` setting; auto: CUDA when PyTorch sees a GPU."""
-    if setting == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but PyTorch sees no CUDA GPU (set device: auto or cpu)")
-    if setting not in ("cuda", "cpu"):
-        raise ConfigError(f"train.device: {setting!r} is not allowed; allowed values: 'auto', 'cuda', 'cpu'")
-    return setting
 
 
 class ClipBatches:
