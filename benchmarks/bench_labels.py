@@ -53,7 +53,6 @@ sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
 import bench_quality  # noqa: E402  (its data, classifier set-up, train settings and machine line)
 from bench_main_job import merged, parse_overrides  # noqa: E402  (KEY=VALUE settings)
@@ -75,12 +74,9 @@ from audiogan.metrics import evaluate  # noqa: E402
 from audiogan.render import blend_inputs, generate_clips, parse_blends, render_samples  # noqa: E402
 from audiogan.tsv import read_tsv  # noqa: E402
 
-ONESHOTS_PRESET = REPO / "config" / "oneshots.yaml"
 # Both variants train as `--configfile config.yaml config/oneshots.yaml` does: config.yaml's recipe
 # with the one-shot preset's train settings on top (less the sizes the benchmark fixes).
-RECIPE = merged(bench_quality.VARIANTS["config.yaml recipe"],
-                {key: value for key, value in yaml.safe_load(ONESHOTS_PRESET.read_text())["train"].items()
-                 if key not in bench_quality.COMMON_TRAIN})  # fmt: skip
+RECIPE = bench_quality.VARIANTS["oneshots preset"]
 VARIANTS: dict[str, dict[str, Any]] = {
     "unconditional": {**RECIPE, "conditional": False, "balance_labels": False},
     "conditional": {**RECIPE, "conditional": True, "balance_labels": True},

@@ -76,6 +76,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "config.yaml recipe": {key: value for key, value in yaml.safe_load((REPO / "config.yaml").read_text())["train"].items()
                            if key not in COMMON_TRAIN and key != "max_minutes"},
 }
+# `--configfile config.yaml config/oneshots.yaml`: the preset for one-shots (weaker R1, no time
+# shift, no envelope) over config.yaml's recipe, less the sizes the benchmark fixes.
+VARIANTS["oneshots preset"] = merged(
+    VARIANTS["config.yaml recipe"],
+    {key: value for key, value in yaml.safe_load((REPO / "config" / "oneshots.yaml").read_text())["train"].items()
+     if key not in COMMON_TRAIN})  # fmt: skip
 QUICK_TRAIN: dict[str, Any] = {"model_size": 4, "batch_size": 4, "checkpoint_every": 5}
 DATA_SEEDS = {"small": 1, "large": 2, "classifier": 3}  # independent sets of one-shots
 RENDER_SEED = 1234
