@@ -163,9 +163,9 @@ def paired_cost(rounds: int, model_size: int = 8, batch: int = 8, device: str = 
     """Median seconds of one forward + backward of generator and critic (fake and real batch) per
     family, the families measured alternately so that both see the same machine load (on CUDA in
     bf16 autocast, as training runs there, each pass synchronized before its clock stops)."""
-    import contextlib
     from audiogan.families import get_family
     from audiogan.training import train_settings
+    from audiogan.training.recipes import autocast, compute_dtype
 
     settings = train_settings({**{k: TRAIN[k] for k in ("model_size", "latent_dim")}, "model_size": model_size})
     nets = {}
@@ -179,11 +179,10 @@ def paired_cost(rounds: int, model_size: int = 8, batch: int = 8, device: str = 
     times: dict[str, list[float]] = {name: [] for name in nets}
     z = torch.rand(batch, settings["latent_dim"], device=device) * 2 - 1
     cuda = torch.device(device).type == "cuda"
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
     for _ in range(rounds + 1):  # the first round warms up
         for name, (generator, critic, real) in nets.items():
             started = time.perf_counter()
-            with autocast:
+            with autocast(torch.device(device), compute_dtype("auto", torch.device(device))):
                 loss = critic(generator(z)).float().sum() - critic(real).float().sum()
             loss.backward()
             if cuda:

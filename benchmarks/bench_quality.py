@@ -258,10 +258,19 @@ def machine_description() -> str:
 # -- the run ---------------------------------------------------------------------------------------
 
 
+def set_sizes(args: argparse.Namespace) -> dict[str, int]:
+    """Clips in each set trained on (`--sets`)."""
+    return {name: count for name, count in (("small", args.small), ("large", args.large)) if name in args.sets}
+
+
+def common_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """What the command line puts over COMMON_TRAIN for every variant."""
+    return merged({**(QUICK_TRAIN if args.quick else {}), "threads": args.threads}, args.settings)
+
+
 def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
-    sizes = {name: count for name, count in (("small", args.small), ("large", args.large)) if name in args.sets}
-    overrides = merged({**(QUICK_TRAIN if args.quick else {}), "threads": args.threads}, args.settings)
-    device = {**COMMON_TRAIN, **overrides}["device"]
+    sizes, overrides = set_sizes(args), common_overrides(args)
+    device = merged(COMMON_TRAIN, overrides)["device"]
     evaluate_settings = section_settings("evaluate", {})
 
     started = time.perf_counter()
@@ -372,10 +381,10 @@ def main() -> None:
 
     print(f"bench_quality {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine_description()}")
-    sets = " and ".join(str({"small": args.small, "large": args.large}[name]) for name in args.sets)
+    sets = " and ".join(str(count) for count in set_sizes(args).values())
     print(f"budget: {args.minutes} min per variant and set; sets of {sets} one-shots of "
           f"{CLIP_SAMPLES} samples at {SAMPLE_RATE} Hz; {args.samples} samples scored; common train settings "
-          f"{json.dumps(merged({**COMMON_TRAIN, **(QUICK_TRAIN if args.quick else {}), 'threads': args.threads}, args.settings))}", flush=True)
+          f"{json.dumps(merged(COMMON_TRAIN, common_overrides(args)))}", flush=True)
     started = time.perf_counter()
     if args.workdir:
         if args.workdir.exists() and any(args.workdir.iterdir()):

@@ -110,6 +110,21 @@ def plain_rates(
     return rates
 
 
+def train_on_clips(clips_path: Path, clip_seconds: float, config: dict, work: Path) -> np.ndarray:
+    """Run `launch_training` with `config` on a clips.npy at SAMPLE_RATE (a summary.json written
+    beside it in `work`, state and outputs under `work`); returns losses.csv as a structured array."""
+    out = work / "out"
+    outputs = TrainOutputs(out / "generator.pt", out / "losses.csv", out / "loss_curve.png", out / "quality.csv",
+                           out / "previews")  # fmt: skip
+    work.mkdir(parents=True, exist_ok=True)
+    summary = work / "summary.json"
+    clip_samples = int(np.load(clips_path, mmap_mode="r").shape[1])
+    summary.write_text(json.dumps({"audio": {"sample_rate": SAMPLE_RATE, "clip_samples": clip_samples,
+                                             "clip_seconds": clip_seconds}}))  # fmt: skip
+    launch_training(clips_path, summary, config, work / "state", outputs)
+    return np.genfromtxt(out / "losses.csv", delimiter=",", names=True)
+
+
 def our_rates(
     model_size: int,
     batch: int,
@@ -124,7 +139,6 @@ def our_rates(
     extra: dict,
 ) -> list[float]:
     """Per-step (CUDA: per 10-step window) rates of launch_training from its it_per_s column."""
-    out = work / "out"
     config = merged({
         "model_size": model_size,
         "batch_size": batch,
@@ -137,20 +151,7 @@ def our_rates(
         "threads": threads,
         "compile": compile_,
     }, extra)
-    outputs = TrainOutputs(
-        out / "generator.pt",
-        out / "losses.csv",
-        out / "loss_curve.png",
-        out / "quality.csv",
-        out / "previews",
-    )
-    work.mkdir(parents=True, exist_ok=True)
-    summary = work / "summary.json"
-    clip_samples = int(np.load(clips_path, mmap_mode="r").shape[1])
-    summary.write_text(json.dumps({"audio": {"sample_rate": SAMPLE_RATE, "clip_samples": clip_samples,
-                                             "clip_seconds": clip_seconds}}))  # fmt: skip
-    launch_training(clips_path, summary, config, work / "state", outputs)
-    table = np.genfromtxt(out / "losses.csv", delimiter=",", names=True)
+    table = train_on_clips(clips_path, clip_seconds, config, work)
     window = 1 if device == "cpu" else CUDA_SYNC_EVERY
     return [
         float(r)

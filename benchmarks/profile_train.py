@@ -30,11 +30,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
 
-from audiogan.training import TrainOutputs, launch_training  # noqa: E402
 from bench_main_job import merged, parse_overrides  # noqa: E402  (KEY=VALUE settings)
+from bench_train import SAMPLE_RATE, train_on_clips  # noqa: E402  (our loop on a synthetic clips.npy)
 
-SAMPLE_RATE = 16000
-CLIP_SAMPLES = 16000  # 1 s: WaveGAN's 16384-sample slice
+CLIP_SAMPLES = SAMPLE_RATE  # 1 s: WaveGAN's 16384-sample slice
 
 
 def main() -> None:
@@ -52,17 +51,10 @@ def main() -> None:
     print(f"# torch {torch.__version__}, {torch.cuda.get_device_name()}; train settings {json.dumps(config)}")
     clips = (np.random.default_rng(0).standard_normal((256, CLIP_SAMPLES)) * 0.1).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        np.save(work / "clips.npy", clips)
-        (work / "summary.json").write_text(json.dumps({"audio": {
-            "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES, "clip_seconds": CLIP_SAMPLES / SAMPLE_RATE}}))
-        out = work / "out"
-        outputs = TrainOutputs(out / "generator.pt", out / "losses.csv", out / "loss_curve.png", out / "quality.csv",
-                               out / "previews")  # fmt: skip
+        np.save(Path(tmp) / "clips.npy", clips)
         activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
         with torch.profiler.profile(activities=activities) as profile:
-            launch_training(work / "clips.npy", work / "summary.json", config, work / "state", outputs)
-        table = np.genfromtxt(out / "losses.csv", delimiter=",", names=True)
+            table = train_on_clips(Path(tmp) / "clips.npy", CLIP_SAMPLES / SAMPLE_RATE, config, Path(tmp) / "run")
     rates = np.atleast_1d(table["it_per_s"])
     step_seconds = 1.0 / float(np.median(rates[len(rates) // 5 :]))  # past the first fifth: warm
     averages = profile.key_averages()
