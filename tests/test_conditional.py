@@ -344,6 +344,52 @@ def test_training_with_a_label_loss_changes_the_run_and_still_loads(tmp_path, re
     np.testing.assert_array_equal(*unconditional)
 
 
+def test_a_conditioning_ramp_trains_unconditionally_before_it_starts(tmp_path):
+    """Until the ramp starts the label weights are zero: the label layers of both networks keep their
+    initial weights while the rest trains; once it has started they train too."""
+    from audiogan.checkpoint import load_checkpoint
+    from audiogan.training.schedule import condition_scale
+
+    assert condition_scale(0.1, None) == 1.0  # no ramp: conditional from the start
+    assert [condition_scale(p, (0.2, 0.6)) for p in (0.0, 0.2, 0.4, 0.6, 0.9)] == pytest.approx([0, 0, 0.5, 1, 1])
+    clips, manifest = labelled_dataset(tmp_path / "data")
+    config = tiny_config(recipe="modern", latent_dim=8, steps=8, checkpoint_every=4, keep_checkpoints=10,
+                         label_loss=1.0)  # fmt: skip
+    label_layers = ("generator", "label_embedding.weight"), ("critic", "label_projection.weight")
+
+    def checkpoints(ramp, name):
+        launch_training(clips, summary_path(clips), {**config, "condition_ramp": ramp}, tmp_path / name,
+                        outputs_in(tmp_path / f"{name}_out"), manifest_path=manifest)  # fmt: skip
+        (run,) = (tmp_path / name).iterdir()
+        return [load_checkpoint(run / f"ckpt_{step:08d}.pt") for step in (4, 8)]
+
+    late = checkpoints([0.95, 1.0], "late")  # every step of the run before the ramp: label weights 0
+    for net, key in label_layers:
+        torch.testing.assert_close(late[0][net][key], late[1][net][key], rtol=0, atol=0)
+    assert not torch.equal(late[0]["generator"]["dense.weight"], late[1]["generator"]["dense.weight"])
+    halfway = checkpoints([0.5, 0.75], "halfway")  # steps 4-7 ramp the labels in
+    for net, key in label_layers:
+        torch.testing.assert_close(halfway[0][net][key], late[0][net][key], rtol=0, atol=0)  # the same first half
+        assert not torch.equal(halfway[0][net][key], halfway[1][net][key])
+    with pytest.raises(ConfigError, match="train.condition_ramp"):
+        launch_training(clips, summary_path(clips), {**config, "condition_ramp": [0.6, 0.2]}, tmp_path / "bad",
+                        outputs_in(tmp_path / "bad_out"), manifest_path=manifest)  # fmt: skip
+
+
+def test_patience_waits_for_the_end_of_the_conditioning_ramp(tmp_path):
+    clips, manifest = labelled_dataset(tmp_path / "data")
+    config = tiny_config(latent_dim=8, steps=12, checkpoint_every=1, patience=1, score_count=4)
+
+    def steps_trained(ramp, name):
+        outputs = outputs_in(tmp_path / name)
+        launch_training(clips, summary_path(clips), {**config, "condition_ramp": ramp}, tmp_path / f"{name}_state",
+                        outputs, manifest_path=manifest)  # fmt: skip
+        return int(read_rows(outputs.losses)[-1]["step"])
+
+    assert steps_trained(None, "plain") < 12  # one checkpoint without a better score ends it
+    assert steps_trained([0.0, 1.0], "ramped") == 12  # the labels reach full weight at the last step only
+
+
 @pytest.fixture(scope="module")
 def conditional_generator(tmp_path_factory):
     folder = tmp_path_factory.mktemp("conditional")

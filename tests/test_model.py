@@ -21,7 +21,10 @@ from audiogan.model import (
     parameter_count,
     phase_shuffle,
     slice_length_for,
+    to_channels_last,
+    use_channels_last,
 )
+from audiogan.training.recipes import r1_penalty
 
 
 @pytest.mark.parametrize("slice_length", [16384, 32768, 65536])
@@ -194,6 +197,46 @@ def test_phase_shuffle_is_one_reflect_padded_shift_per_call_from_the_torch_rng()
         assert torch.equal(phase_shuffle(x, 2), out)  # reproducible from the RNG state
     assert seen == {-2, -1, 0, 1, 2}
     assert torch.equal(phase_shuffle(x, 0), x)
+
+
+def test_phase_shuffle_channels_last_gathers_the_same_shift_from_the_same_draw():
+    x = torch.randn(2, 3, 10)
+    for seed in range(10):
+        torch.manual_seed(seed)
+        expected = phase_shuffle(x, 2)
+        torch.manual_seed(seed)
+        out = phase_shuffle(to_channels_last(x), 2)
+        assert out.shape == (2, 3, 1, 10) and out.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(out.squeeze(2), expected)
+
+
+@pytest.mark.parametrize("slice_length", [16384, 65536])
+@pytest.mark.parametrize("extras", [{}, {"envelope": True, "upsample_filter": "balanced", "minibatch_std": 2, "n_labels": 2},
+                                    {"upsample_filter": "box", "n_labels": 2}])
+def test_channels_last_networks_compute_what_the_plain_ones_do(slice_length, extras):
+    """The layout changes the memory order, not the result: outputs, both penalties and all gradients
+    agree with the [N, C, T] networks from the same weights and the same random draws."""
+    config = ModelConfig(model_size=2, slice_length=slice_length, **extras)
+    y = torch.eye(2)[[0, 1, 1, 0]] if config.n_labels else None
+    results = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        generator, critic = WaveGANGenerator(config), WaveGANCritic(config)
+        use_channels_last(generator, channels_last), use_channels_last(critic, channels_last)
+        real = torch.randn(4, 1, slice_length) * 0.1
+        fake = generator(torch.rand(4, config.latent_dim) * 2 - 1, y)
+        assert fake.shape == (4, 1, slice_length) and fake.is_contiguous()
+        scores = critic(fake, y)
+        penalties = torch.stack([gradient_penalty(lambda x: critic(x, y), real, fake), r1_penalty(critic, real, y)])
+        (scores.mean() + penalties.sum()).backward()  # through both networks and both double backwards
+        grads = [p.grad for p in (*generator.parameters(), *critic.parameters())]
+        results.append((fake.detach(), scores.detach(), penalties.detach(), grads))
+    (fake, scores, penalties, grads), (fake_cl, scores_cl, penalties_cl, grads_cl) = results
+    torch.testing.assert_close(fake_cl, fake, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(scores_cl, scores, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(penalties_cl, penalties, rtol=1e-4, atol=1e-6)
+    for grad, grad_cl in zip(grads, grads_cl):
+        torch.testing.assert_close(grad_cl, grad, rtol=1e-3, atol=1e-5 * float(grad.abs().max()))
 
 
 def test_gradient_penalty_matches_a_direct_per_example_computation():

@@ -265,6 +265,24 @@ def test_modern_training_with_a_spectrogram_critic_resumes_bit_for_bit(tmp_path)
     assert generator(torch.zeros(1, meta["model"]["latent_dim"])).shape[-1] == meta["model"]["slice_length"]
 
 
+@pytest.mark.parametrize("recipe", ["wavegan", "modern"])
+def test_training_channels_last_follows_the_same_run(tmp_path, recipe):
+    """train.channels_last changes the memory layout, not what is learned: a run with it on follows
+    the run without it to float32 rounding."""
+    clips = make_clips(tmp_path / "clips.npy")
+    config = modern_config() if recipe == "modern" else tiny_config(n_critic=2)
+    losses = {}
+    for setting in (False, True):
+        outputs = outputs_in(tmp_path / f"out_{setting}")
+        launch_training(clips, summary_path(clips), {**config, "channels_last": setting}, tmp_path / f"s_{setting}",
+                        outputs)  # fmt: skip
+        losses[setting] = np.array([[float(row["d_loss"]), float(row["g_loss"])] for row in read_rows(outputs.losses)])
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-3, atol=1e-4)
+    with pytest.raises(ConfigError, match="train.channels_last"):
+        launch_training(clips, summary_path(clips), {**config, "channels_last": "nhwc"}, tmp_path / "bad",
+                        outputs_in(tmp_path / "bad_out"))  # fmt: skip
+
+
 def test_the_learning_rate_decay_follows_a_half_cosine_of_the_larger_progress_share():
     from audiogan.training.schedule import decay_factor, run_progress
 

@@ -133,7 +133,7 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"invalid config: train.batch_size: {train['batch_size']} is not divisible by train.gpus "
             f"({train['gpus']}): each GPU takes an equal share of the batch"
         )
-    check_label_groups(train)
+    check_train_settings(train)
     audio = config["audio"]
     clip_samples = round(audio["clip_seconds"] * audio["sample_rate"])
     # The longest clip of the model family (audiogan.families): one WaveGAN slice, or one per band.
@@ -154,9 +154,15 @@ def _check_semantics(config: dict[str, Any]) -> None:
         )
 
 
-def check_label_groups(train: Mapping[str, Any]) -> None:
-    """train.minibatch_std_by_label draws each GPU's share of the batch in groups of
-    train.minibatch_std clips of one label: it needs groups, and shares they divide."""
+def check_train_settings(train: Mapping[str, Any]) -> None:
+    """What the schema cannot say about train settings (also checked for jobs built without the
+    workflow): the conditioning ramp ends after it starts; train.minibatch_std_by_label draws each
+    GPU's share of the batch in groups of train.minibatch_std clips of one label, so it needs
+    groups, and shares they divide."""
+    ramp = train["condition_ramp"]
+    if ramp is not None and ramp[0] >= ramp[1]:
+        raise ConfigError(f"invalid config: train.condition_ramp: {list(ramp)} must start before it ends ([start, end], "
+                          "shares of the run from 0 to 1)")  # fmt: skip
     if not train["minibatch_std_by_label"]:
         return
     if train["minibatch_std"] < 2:

@@ -38,6 +38,16 @@ gives a constant output and the periodic pattern's mean (the strongest tones) is
 low-pass; the kernel trains through the projection (a few operations on the kernel per step).
 benchmarks/RESULTS.md has what each did to the CPU main job and the labelled one-shots.
 
+Memory layout (`use_channels_last`, `train.channels_last`; a speed choice, not part of the model):
+cuDNN's bf16 tensor-core convolutions want channels last (NHWC); given [N, C, T] tensors (NCHW to
+it) it transposes activations in and out around each convolution, which took 16% of the GPU time
+of a paper-size WaveGAN step (issue 11). With channels last, each 1-D convolution runs as a 2-D one
+over [N, C, 1, T] tensors stored as [N, 1, T, C], from the input to the last layer, and phase
+shuffle gathers time steps of that storage directly. The weights, the random draws and the
+arithmetic are the paper's; only the order of floating-point sums can differ. Measured on an H200
+it did not pay (1.03x the faithful recipe's steps, 0.87x the modern one's: transposes remained,
+and the gather's backward is a scatter), so it is off by default.
+
 Minibatch standard deviation (`minibatch_std`; StyleGAN, Karras et al. 2018; not in the paper): the
 critic's last features get one more channel, the standard deviation of the features across groups
 of clips of the batch, so a generator that makes the same clip for every z is easy to tell apart.
@@ -47,6 +57,7 @@ With `minibatch_std_by_label` the training draws put clips of one label in each 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -154,16 +165,23 @@ class WaveGANGenerator(nn.Module):
             self.envelope = nn.Conv1d(outs[self.envelope_after], config.channels, 5, padding=2)
         self.apply(_init_weights)
 
+    channels_last = False  # see the module docstring ("Memory layout"); set by use_channels_last
+
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         _check_labels(y, self.config.n_labels, z.shape[0])
         if y is not None:
             z = torch.cat([z, self.label_embedding(y.to(z.dtype))], dim=1)
         x = self.dense(z).view(z.shape[0], -1, 16)
+        if self.channels_last:
+            x = to_channels_last(x)
         gain = None
         for index, conv in enumerate(self.convs):
             x = upsample(conv, F.relu(x), self.config.upsample_filter)
             if self.config.envelope and index == self.envelope_after:
-                gain = torch.sigmoid(self.envelope(F.relu(x)))
+                gain = torch.sigmoid(convolve(self.envelope, F.relu(x)))
+        if self.channels_last:
+            x = from_channels_last(x)
+            gain = None if gain is None else from_channels_last(gain)
         out = torch.tanh(x)
         if gain is not None:
             out = out * F.interpolate(gain, size=out.shape[-1], mode="linear", align_corners=False)
@@ -173,12 +191,43 @@ class WaveGANGenerator(nn.Module):
 def upsample(conv: nn.ConvTranspose1d, x: torch.Tensor, upsample_filter: str) -> torch.Tensor:
     """One generator layer's transposed convolution, with `upsample_filter` applied (see the module
     docstring): "none" as in the paper, "box" followed by a moving average over its stride,
-    "balanced" with its kernel's phases made to sum alike."""
-    if upsample_filter == "balanced":
-        weight = balanced_phases(conv.weight, conv.stride[0])
-        return F.conv_transpose1d(x, weight, conv.bias, conv.stride, conv.padding, conv.output_padding)
-    out = conv(x)
+    "balanced" with its kernel's phases made to sum alike. `x`: [N, C, T], or [N, C, 1, T] channels last."""
+    weight = balanced_phases(conv.weight, conv.stride[0]) if upsample_filter == "balanced" else conv.weight
+    if x.dim() == 4:
+        out = F.conv_transpose2d(x, _weight_2d(weight), conv.bias, (1, conv.stride[0]), (0, conv.padding[0]),
+                                 (0, conv.output_padding[0]))  # fmt: skip
+    else:
+        out = F.conv_transpose1d(x, weight, conv.bias, conv.stride, conv.padding, conv.output_padding)
     return moving_average(out, conv.stride[0]) if upsample_filter == "box" else out
+
+
+def convolve(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """`conv` on [N, C, T], or as a 2-D convolution on [N, C, 1, T] channels last (same result)."""
+    if x.dim() == 3:
+        return conv(x)
+    return F.conv2d(x, _weight_2d(conv.weight), conv.bias, (1, conv.stride[0]), (0, conv.padding[0]))
+
+
+def _weight_2d(weight: torch.Tensor) -> torch.Tensor:
+    return weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """[N, C, T] -> [N, C, 1, T] stored channels last."""
+    return x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+
+def from_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """[N, C, 1, T] -> [N, C, T], contiguous."""
+    return x.squeeze(2).contiguous()
+
+
+def use_channels_last(module: nn.Module, enabled: bool = True) -> nn.Module:
+    """Run every WaveGAN network inside `module` channels last (or not); returns `module`."""
+    for net in module.modules():
+        if isinstance(net, (WaveGANGenerator, WaveGANCritic)):
+            net.channels_last = enabled
+    return module
 
 
 def balanced_phases(weight: torch.Tensor, stride: int) -> torch.Tensor:
@@ -200,7 +249,9 @@ def moving_average(x: torch.Tensor, width: int) -> torch.Tensor:
     if width <= 1:
         return x
     left = width // 2
-    return F.avg_pool1d(F.pad(x, (left, width - 1 - left)), width, stride=1) * math.sqrt(width)
+    padded = F.pad(x, (left, width - 1 - left))
+    pooled = F.avg_pool1d(padded, width, stride=1) if x.dim() == 3 else F.avg_pool2d(padded, (1, width), stride=1)
+    return pooled * math.sqrt(width)
 
 
 def phase_shuffle(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -214,8 +265,20 @@ def phase_shuffle(x: torch.Tensor, radius: int) -> torch.Tensor:
     shift = int(torch.randint(-radius, radius + 1, ()).item())
     if shift == 0:
         return x
+    if x.dim() == 4:  # [N, C, 1, T] stored as [N, 1, T, C]: gather whole time steps of that storage
+        steps = x.permute(0, 2, 3, 1).index_select(2, _reflected_steps(x.shape[-1], shift, x.device))
+        return steps.permute(0, 3, 1, 2)
     left, right = max(shift, 0), max(-shift, 0)
     return F.pad(x, (left, right), mode="reflect")[..., right : right + x.shape[-1]]
+
+
+@functools.lru_cache(maxsize=64)
+def _reflected_steps(length: int, shift: int, device: torch.device) -> torch.Tensor:
+    """Source time step of each output step of a shift by `shift`, reflected at both ends."""
+    source = torch.arange(length) - shift
+    source = torch.where(source < 0, -source, source)
+    source = torch.where(source > length - 1, 2 * (length - 1) - source, source)
+    return source.to(device)
 
 
 def minibatch_stddev(x: torch.Tensor, group: int) -> torch.Tensor:
@@ -252,12 +315,18 @@ class WaveGANCritic(nn.Module):
             self.label_projection = nn.Linear(config.n_labels, features, bias=False)
         self.apply(_init_weights)
 
+    channels_last = False  # see the module docstring ("Memory layout"); set by use_channels_last
+
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         _check_labels(y, self.config.n_labels, x.shape[0])
+        if self.channels_last:
+            x = to_channels_last(x)
         for index, conv in enumerate(self.convs):
-            x = F.leaky_relu(conv(x), 0.2)
+            x = F.leaky_relu(convolve(conv, x), 0.2)
             if index < 4:  # after the first four layers only
                 x = phase_shuffle(x, self.config.phase_shuffle)
+        if self.channels_last:
+            x = from_channels_last(x)
         if self.config.minibatch_std:
             x = minibatch_stddev(x, self.config.minibatch_std)
         features = x.flatten(1)

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..config import ConfigError, check_label_groups
+from ..config import ConfigError, check_train_settings
 from ..dataset import DatasetFormatError, clip_labels, open_clips, read_summary
 from ..families import get_family, resolve_family
 from .identity import identity_hash, run_identity, train_settings
@@ -77,7 +77,7 @@ class TrainJob:
             raise ConfigError(
                 f"train.batch_size ({settings['batch_size']}) must be divisible by train.gpus ({settings['gpus']})"
             )
-        check_label_groups(settings)
+        check_train_settings(settings)
         labels = conditioning_labels(settings["conditional"], manifest_path, len(clips))
         family = resolve_family(settings["family"], clip_samples)
         arguments = get_family(family).arguments(settings, clip_samples)

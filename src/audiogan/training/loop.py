@@ -7,7 +7,7 @@ In short:
 - each step is the recipe's (`recipes.py`): critic and generator updates, with the augmentation
   (`augment.py`) applied to all the critic sees; the loop keeps the generator EMA (`ema.py`),
   adjusts the adaptive augmentation, and checks the losses; with `lr_decay_to` it sets the
-  learning rates before each step (`schedule.py`);
+  learning rates before each step, with `condition_ramp` the labels' weight (`schedule.py`);
 - every random draw comes from the global torch CPU generator, seeded alike on every rank; each
   rank draws the whole global batch and keeps its own slice, so N ranks compute what one process
   would (DistributedDataParallel averages the gradients), and a checkpointed RNG state reproduces
@@ -60,6 +60,7 @@ from ..config import ConfigError
 from ..dataset import clip_rows, open_clips
 from ..devices import resolve_device
 from ..families import get_family
+from ..model import use_channels_last
 from . import history, schedule, selection
 from .augment import AugmentPipe
 from .ema import GeneratorEMA
@@ -190,6 +191,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     critic = family.critic(**job.model_arguments)
     critic = with_spectral_critics(critic, cfg["spectral_critic"], cfg["recipe"], job.sample_rate,
                                    len(job.labels)).to(device)  # fmt: skip
+    use_channels_last(generator, cfg["channels_last"]), use_channels_last(critic, cfg["channels_last"])
     betas = tuple(cfg["betas"])
     critic_lr = cfg["learning_rate"] if cfg["critic_learning_rate"] is None else cfg["critic_learning_rate"]
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg["learning_rate"], betas=betas)
@@ -348,11 +350,21 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     if restores:  # a resumed run goes on at the rates of its last return
         set_learning_rates(step)
 
+    ramp = tuple(cfg["condition_ramp"]) if cfg["condition_ramp"] is not None and label_ids is not None else None
+
+    def ramp_done(at_step: int) -> bool:
+        """Whether the labels have reached their full weight (always, without a conditioning ramp);
+        patience only counts from then on, so an unconditional start cannot end the run."""
+        return schedule.condition_scale(schedule.run_progress(at_step, steps, agreed_seconds, budget_s), ramp) >= 1.0
+
+    def stop_early(at_step: int) -> bool:
+        return ramp_done(at_step) and selection.should_stop_early(quality, cfg["patience"])
+
     sync_every = 1 if device.type == "cpu" else CUDA_SYNC_EVERY
     pending: list[torch.Tensor] = []  # per-step losses not yet read back to the host
     started = time.perf_counter()
     first_step, window_start, window_steps, last_log = step, started, 0, 0.0
-    finished_early = selection.should_stop_early(quality, cfg["patience"]) or trained_seconds >= budget_s
+    finished_early = stop_early(step) or trained_seconds >= budget_s
     if finished_early and main:
         log.info("run %s already ended at step %d (patience or time budget)", state_dir.name, step)
     elif found and quality and int(quality[-1][0]) == step and restore_due():
@@ -361,6 +373,8 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     while step < steps and not finished_early:
         if cfg["lr_decay_to"] is not None:
             set_learning_rates(step)
+        if ramp is not None:
+            draws.label_scale = schedule.condition_scale(schedule.run_progress(step, steps, agreed_seconds, budget_s), ramp)
         row = recipe.step(draws, step)
         if augment.enabled:
             row = torch.cat([row, torch.tensor([augment.p], device=device, dtype=row.dtype)])
@@ -394,7 +408,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
         # Checked at sync points only, so that all ranks agree on the step where the budget ends.
         elapsed = trained_seconds + (now - started)
         out_of_time = distributed.any_rank(elapsed >= budget_s, device)
-        if cfg["lr_decay_to"] is not None and math.isfinite(budget_s):
+        if (cfg["lr_decay_to"] is not None or ramp is not None) and math.isfinite(budget_s):
             seconds = torch.tensor([elapsed], dtype=torch.float64, device=device)
             agreed_seconds = float(distributed.mean_across_ranks(seconds).item())
         checkpoint_due = checkpoint_due or out_of_time
@@ -421,7 +435,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
             if main:
                 log.info("time budget of %g minutes spent at step %d: finishing", cfg["max_minutes"], step)
             break
-        if checkpoint_due and selection.should_stop_early(quality, cfg["patience"]):
+        if checkpoint_due and stop_early(step):
             if main:
                 log.info("no better FD-mel in %d checkpoints: stopping early at step %d", cfg["patience"], step)
             break

@@ -68,6 +68,10 @@ class Draws:
     generated clips get labels drawn like the real ones: from the data's label frequencies, or
     uniformly over labels when `balanced` (real clips then too: a label, then a clip of it).
 
+    With `label_scale` s below 1 (a conditioning ramp) the label weights are s times one-hot: the
+    generator's label embedding and the critic's projection term are scaled by s, and so is the
+    label loss (its target is the weights).
+
     `label_groups` G > 1 (conditional): in each rank's slice of b clips, clip i and clips i + b/G,
     i + 2b/G, ... share a label, real and generated alike; the critic's minibatch standard
     deviation (whose groups are laid out so) then compares clips of one label.
@@ -91,8 +95,15 @@ class Draws:
             self._members, self._counts = order, counts
             self._offsets = torch.cumsum(counts, 0) - counts
 
+    # The label weights' scale during a conditioning ramp (`train.condition_ramp`, set by the loop
+    # from training/schedule.py): 0 trains both networks unconditionally, 1 fully conditionally.
+    label_scale: float = 1.0
+
     def _one_hot(self, ids: torch.Tensor) -> torch.Tensor:
-        return F.one_hot(ids[self.local], self.n_labels).float().to(self.device, non_blocking=True)
+        y = F.one_hot(ids[self.local], self.n_labels).float()
+        if self.label_scale != 1.0:
+            y = y * self.label_scale
+        return y.to(self.device, non_blocking=True)
 
     def _grouped_label_ids(self) -> torch.Tensor:
         """Label ids for the global batch in label groups: each rank's b/G labels, drawn like
