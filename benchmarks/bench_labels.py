@@ -41,6 +41,7 @@ import concurrent.futures
 import datetime
 import itertools
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -61,12 +62,10 @@ from audiogan.checkpoint import load_generator  # noqa: E402
 from audiogan.classifier import (  # noqa: E402
     HELD_OUT_FRACTION,
     ClassifierEnsemble,
-    NOISE_FLOOR_DBFS,
     inception_score,
     label_accuracy,
     split_by_label,
     train_classifier,
-    train_classifier_ensemble,
 )
 from audiogan.config import section_settings  # noqa: E402
 from audiogan.frechet import fd_mel_progress  # noqa: E402
@@ -84,10 +83,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 BLEND_PAIRS = (("kick", "snare"), ("kick", "closed_hat"), ("snare", "tom"), ("clap", "open_hat"))
 BLEND_SEEDS = (11, 12, 13, 14, 15)
 MAIN_JUDGE, STRICT_JUDGE = "noise-robust", "strict"
-JUDGE_NOISE_FLOOR = {MAIN_JUDGE: NOISE_FLOOR_DBFS, STRICT_JUDGE: None}
 PROBE_NOISE_DBFS = (None, -70, -60, -50, -40)  # white noise added to the judges' held-out clips
-JUDGE_SEED = 0  # the main judge's members take this seed and the next ones; all hold out this seed's split
-JUDGE_MEMBERS = 5  # single judges disagreed on generated clips (0.66-0.92 on one model's samples)
+JUDGE_SEED, JUDGE_MEMBERS = bench_quality.JUDGE_SEED, bench_quality.JUDGE_MEMBERS  # the main judge is bench_quality's
 
 
 def train(clips_path: Path, config: Mapping[str, Any], folder: Path) -> dict[str, Any]:
@@ -206,11 +203,9 @@ def score(generator_path: Path, clips_path: Path, judges: Mapping[str, Any], lab
 def train_judges(clips: np.ndarray, labels: list[str], epochs: int, members: int) -> dict[str, Any]:
     """The main (noise-robust ensemble) and the strict judge, trained on real one-shots; prints
     their held-out accuracies."""
-    main, reports = train_classifier_ensemble(clips, labels, bench_quality.SAMPLE_RATE, members=members,
-                                              seed=JUDGE_SEED, epochs=epochs,
-                                              noise_floor_dbfs=JUDGE_NOISE_FLOOR[MAIN_JUDGE])  # fmt: skip
+    main, reports = bench_quality.train_judge(clips, labels, epochs, members)
     strict, report = train_classifier(clips, labels, bench_quality.SAMPLE_RATE, epochs=epochs, seed=JUDGE_SEED,
-                                      noise_floor_dbfs=JUDGE_NOISE_FLOOR[STRICT_JUDGE])  # fmt: skip
+                                      noise_floor_dbfs=None)  # fmt: skip
     for name, name_reports in ((MAIN_JUDGE, reports), (STRICT_JUDGE, [report])):
         accuracies = ", ".join(f"{r.held_out_accuracy:.3f}" for r in name_reports)
         print(f"{name} judge: held-out accuracy {accuracies} on {report.held_out_clips} clips", flush=True)
@@ -283,7 +278,9 @@ def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     variants = {name: merged(VARIANTS[name], args.settings) for name in args.variants}
     configs = {name: bench_quality.train_config(values, args.minutes, overrides) for name, values in variants.items()}
     folders = {name: work / "runs" / name for name in variants}
-    with concurrent.futures.ProcessPoolExecutor(max_workers=2 if args.parallel else 1) as pool:
+    # Spawned, not forked: the parent has touched CUDA (the machine line), which a forked child cannot use.
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2 if args.parallel else 1, mp_context=spawn) as pool:
         futures = {name: pool.submit(train, clips_path, configs[name], folders[name]) for name in variants}
         trained = {name: future.result() for name, future in futures.items()}
 
