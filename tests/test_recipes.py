@@ -268,7 +268,12 @@ def test_modern_training_with_a_spectrogram_critic_resumes_bit_for_bit(tmp_path)
 @pytest.mark.parametrize("recipe", ["wavegan", "modern"])
 def test_training_channels_last_follows_the_same_run(tmp_path, recipe):
     """train.channels_last changes the memory layout, not what is learned: a run with it on follows
-    the run without it to float32 rounding."""
+    the run without it to float32 rounding. auto: on the CPU (measured faster there), not on CUDA."""
+    from audiogan.devices import resolve_channels_last
+
+    assert resolve_channels_last("auto", torch.device("cpu")) is True
+    assert resolve_channels_last("auto", torch.device("cuda")) is False
+    assert resolve_channels_last(False, torch.device("cpu")) is False
     clips = make_clips(tmp_path / "clips.npy")
     config = modern_config() if recipe == "modern" else tiny_config(n_critic=2)
     losses = {}

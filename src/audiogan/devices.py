@@ -2,7 +2,8 @@
 
 Training, rendering and the untrained reference generator of the evaluation all follow the same
 setting, so a run on a GPU machine renders and evaluates there too, and `device: cpu` keeps every
-stage on the CPU.
+stage on the CPU. The networks' memory layout on that device (`train.channels_last`) is decided
+here too.
 """
 
 from __future__ import annotations
@@ -23,4 +24,15 @@ def resolve_device(setting: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if setting == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("train.device is 'cuda' but PyTorch sees no CUDA GPU (set device: auto or cpu)")
+    return setting
+
+
+def resolve_channels_last(setting: bool | str, device: torch.device) -> bool:
+    """Whether the networks run channels last (audiogan.model, "Memory layout") for the
+    `train.channels_last` setting on `device`; auto: on the CPU, where it was measured faster (on
+    CUDA it was slower for the modern recipe; benchmarks/RESULTS.md)."""
+    if setting == "auto":
+        return device.type == "cpu"
+    if not isinstance(setting, bool):
+        raise ConfigError(f"train.channels_last: {setting!r} is not allowed; allowed values: auto, true, false")
     return setting

@@ -44,9 +44,10 @@ it) it transposes activations in and out around each convolution, which took 16%
 of a paper-size WaveGAN step (issue 11). With channels last, each 1-D convolution runs as a 2-D one
 over [N, C, 1, T] tensors stored as [N, 1, T, C], from the input to the last layer, and phase
 shuffle gathers time steps of that storage directly. The weights, the random draws and the
-arithmetic are the paper's; only the order of floating-point sums can differ. Measured on an H200
-it did not pay (1.03x the faithful recipe's steps, 0.87x the modern one's: transposes remained,
-and the gather's backward is a scatter), so it is off by default.
+arithmetic are the paper's; only the order of floating-point sums can differ. On an H200 it did
+not pay (1.03x the faithful recipe's steps, 0.87x the modern one's: transposes remained, and the
+gather's backward is a scatter); on a 2-core CPU oneDNN's convolutions gained (the main job's
+modern step 1.18x), so `train.channels_last: auto` uses it on the CPU only.
 
 Minibatch standard deviation (`minibatch_std`; StyleGAN, Karras et al. 2018; not in the paper): the
 critic's last features get one more channel, the standard deviation of the features across groups

@@ -58,7 +58,7 @@ from ..checkpoint import (
 )
 from ..config import ConfigError
 from ..dataset import clip_rows, open_clips
-from ..devices import resolve_device
+from ..devices import resolve_channels_last, resolve_device
 from ..families import get_family
 from ..model import use_channels_last
 from . import history, schedule, selection
@@ -191,7 +191,8 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
     critic = family.critic(**job.model_arguments)
     critic = with_spectral_critics(critic, cfg["spectral_critic"], cfg["recipe"], job.sample_rate,
                                    len(job.labels)).to(device)  # fmt: skip
-    use_channels_last(generator, cfg["channels_last"]), use_channels_last(critic, cfg["channels_last"])
+    channels_last = resolve_channels_last(cfg["channels_last"], device)
+    use_channels_last(generator, channels_last), use_channels_last(critic, channels_last)
     betas = tuple(cfg["betas"])
     critic_lr = cfg["learning_rate"] if cfg["critic_learning_rate"] is None else cfg["critic_learning_rate"]
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg["learning_rate"], betas=betas)
