@@ -47,7 +47,8 @@ shuffle gathers time steps of that storage directly. The weights, the random dra
 arithmetic are the paper's; only the order of floating-point sums can differ. On an H200 it did
 not pay (1.03x the faithful recipe's steps, 0.87x the modern one's: transposes remained, and the
 gather's backward is a scatter); on a 2-core CPU oneDNN's convolutions gained (the main job's
-modern step 1.18x), so `train.channels_last: auto` uses it on the CPU only.
+modern step about 1.2x), so `train.channels_last: auto` uses it on the CPU only; it is off by
+default until more than one main job has been run with it (benchmarks/RESULTS.md).
 
 Minibatch standard deviation (`minibatch_std`; StyleGAN, Karras et al. 2018; not in the paper): the
 critic's last features get one more channel, the standard deviation of the features across groups
