@@ -70,7 +70,7 @@ class Draws:
 
     With `label_scale` s below 1 (a conditioning ramp) the label weights are s times one-hot: the
     generator's label embedding and the critic's projection term are scaled by s, and so is the
-    label loss (its target is the weights).
+    label loss (its target is the weights); while s is 0 the label accuracies it reports mean nothing.
 
     `label_groups` G > 1 (conditional): in each rank's slice of b clips, clip i and clips i + b/G,
     i + 2b/G, ... share a label, real and generated alike; the critic's minibatch standard
