@@ -31,8 +31,4 @@ def resolve_channels_last(setting: bool | str, device: torch.device) -> bool:
     """Whether the networks run channels last (audiogan.model, "Memory layout") for the
     `train.channels_last` setting on `device`; auto: on the CPU, where it was measured faster (on
     CUDA it was slower for the modern recipe; benchmarks/RESULTS.md)."""
-    if setting == "auto":
-        return device.type == "cpu"
-    if not isinstance(setting, bool):
-        raise ConfigError(f"train.channels_last: {setting!r} is not allowed; allowed values: auto, true, false")
-    return setting
+    return device.type == "cpu" if setting == "auto" else bool(setting)

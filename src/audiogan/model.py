@@ -196,7 +196,7 @@ def upsample(conv: nn.ConvTranspose1d, x: torch.Tensor, upsample_filter: str) ->
     "balanced" with its kernel's phases made to sum alike. `x`: [N, C, T], or [N, C, 1, T] channels last."""
     weight = balanced_phases(conv.weight, conv.stride[0]) if upsample_filter == "balanced" else conv.weight
     if x.dim() == 4:
-        out = F.conv_transpose2d(x, _weight_2d(weight), conv.bias, (1, conv.stride[0]), (0, conv.padding[0]),
+        out = F.conv_transpose2d(x, to_channels_last(weight), conv.bias, (1, conv.stride[0]), (0, conv.padding[0]),
                                  (0, conv.output_padding[0]))  # fmt: skip
     else:
         out = F.conv_transpose1d(x, weight, conv.bias, conv.stride, conv.padding, conv.output_padding)
@@ -207,15 +207,11 @@ def convolve(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     """`conv` on [N, C, T], or as a 2-D convolution on [N, C, 1, T] channels last (same result)."""
     if x.dim() == 3:
         return conv(x)
-    return F.conv2d(x, _weight_2d(conv.weight), conv.bias, (1, conv.stride[0]), (0, conv.padding[0]))
-
-
-def _weight_2d(weight: torch.Tensor) -> torch.Tensor:
-    return weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    return F.conv2d(x, to_channels_last(conv.weight), conv.bias, (1, conv.stride[0]), (0, conv.padding[0]))
 
 
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
-    """[N, C, T] -> [N, C, 1, T] stored channels last."""
+    """[N, C, T] -> [N, C, 1, T] stored channels last (also a kernel [out, in, K] -> [out, in, 1, K])."""
     return x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
 
 

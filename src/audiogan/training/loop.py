@@ -353,13 +353,13 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
 
     ramp = tuple(cfg["condition_ramp"]) if cfg["condition_ramp"] is not None and label_ids is not None else None
 
-    def ramp_done(at_step: int) -> bool:
-        """Whether the labels have reached their full weight (always, without a conditioning ramp);
-        patience only counts from then on, so an unconditional start cannot end the run."""
-        return schedule.condition_scale(schedule.run_progress(at_step, steps, agreed_seconds, budget_s), ramp) >= 1.0
+    def label_scale(at_step: int) -> float:
+        """The labels' weight at `at_step` (1 without a conditioning ramp)."""
+        return schedule.condition_scale(schedule.run_progress(at_step, steps, agreed_seconds, budget_s), ramp)
 
     def stop_early(at_step: int) -> bool:
-        return ramp_done(at_step) and selection.should_stop_early(quality, cfg["patience"])
+        # Patience counts only once the labels have full weight: an unconditional start cannot end the run.
+        return label_scale(at_step) >= 1.0 and selection.should_stop_early(quality, cfg["patience"])
 
     sync_every = 1 if device.type == "cpu" else CUDA_SYNC_EVERY
     pending: list[torch.Tensor] = []  # per-step losses not yet read back to the host
@@ -375,7 +375,7 @@ def _train(ctx: distributed.Dist, stop: StopRequest, job: TrainJob) -> None:
         if cfg["lr_decay_to"] is not None:
             set_learning_rates(step)
         if ramp is not None:
-            draws.label_scale = schedule.condition_scale(schedule.run_progress(step, steps, agreed_seconds, budget_s), ramp)
+            draws.label_scale = label_scale(step)
         row = recipe.step(draws, step)
         if augment.enabled:
             row = torch.cat([row, torch.tensor([augment.p], device=device, dtype=row.dtype)])
